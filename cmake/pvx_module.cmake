@@ -1,0 +1,21 @@
+# pvx_module(NAME SRCS ... DEPS ...): one folder = one static library = target pvx::NAME.
+function(pvx_module name)
+  cmake_parse_arguments(M "" "" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(pvx_${name} STATIC ${M_SRCS})
+  add_library(pvx::${name} ALIAS pvx_${name})
+  target_include_directories(pvx_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(pvx_${name} PUBLIC ${M_DEPS} PRIVATE ${M_PRIVATE_DEPS})
+endfunction()
+
+# pvx_test(NAME SRCS ... DEPS ...): one GoogleTest binary registered with ctest as one test.
+function(pvx_test name)
+  cmake_parse_arguments(T "" "" "SRCS;DEPS" ${ARGN})
+  if(NOT PVX_TESTS)
+    return()
+  endif()
+  add_executable(${name} ${T_SRCS})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
+endfunction()

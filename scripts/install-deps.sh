@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages pvx needs to build, run and test.
+# Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
+  libpam0g-dev libcrypt-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps )
+bench_pkgs=( wrk nginx-light )
+
+want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+[[ "${1:-}" == "--bench" ]] && want+=("${bench_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && { echo "deps: all ${#want[@]} packages present"; exit 0; }
+
+echo "deps: installing ${missing[*]}"
+SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,47 @@
+#pragma once
+// One API method, declared once. The router, validation, permission check, CLI, completion,
+// man pages, `pvx schema dump` and the OpenAPI document are all derived from these.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/permission.h"
+#include "schema/schema.h"
+
+namespace pvx::api {
+
+class RequestContext;
+
+enum class Verb { Get, Post, Put, Delete };
+const char* verb_name(Verb v);  // "GET", ...
+
+// Handlers run synchronously. Quick ones (in-memory, store reads) run on the I/O thread; a
+// method marked `blocking` runs on the worker pool. Long work starts a task and returns its UPID.
+using Handler = std::function<schema::Json(RequestContext&)>;
+
+// A CLI alias: `qm start VMID` = POST /nodes/{node}/qemu/{vmid}/status/start with the given
+// positional parameters; {node} defaults to the local node.
+struct CliAlias {
+  std::string tool;                     // "qm"
+  std::string command;                  // "start", or "snapshot list" style two words
+  std::vector<std::string> positional;  // parameter names taken from positional arguments
+};
+
+struct ApiMethod {
+  std::string name;  // PVE's method name, e.g. "node_tasks"
+  Verb verb = Verb::Get;
+  std::string path;  // "/nodes/{node}/tasks/{upid}"
+  std::string description;
+  schema::SchemaRef parameters;  // Object schema
+  schema::SchemaRef returns;
+  Permission permission;
+  bool protected_ = false;   // PVE runs these in the privileged daemon; recorded for the dump
+  std::string proxyto;       // parameter naming the node that must run it ("node"), or empty
+  bool allowtoken = true;    // false: API tokens get 403
+  bool blocking = false;     // run on the worker pool, not the I/O thread
+  bool csrf_exempt = false;  // the multipart upload endpoint
+  Handler handler;
+  std::vector<CliAlias> cli;
+};
+
+}  // namespace pvx::api

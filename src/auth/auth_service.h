@@ -1,0 +1,74 @@
+#pragma once
+// Authentication and authorization for the API: logins (pam and pve realms), tickets, CSRF
+// tokens, API tokens, and privilege evaluation over user.cfg with PVE's ACL semantics.
+//
+// State lives in the ConfigStore at PVE's paths: user.cfg, domains.cfg, priv/shadow.cfg (pve
+// realm password hashes), priv/token.cfg (API token secrets, stored only as hashes),
+// authkey.pub + priv/authkey.key (ticket signing key), priv/pve-www.key (CSRF secret).
+// The parsed user.cfg is cached and rebuilt when the store's version of the file changes.
+// Thread-safe. login() may block (PAM): call it from the worker pool.
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "auth/identity.h"
+
+namespace pvx::cluster { class ConfigStore; }
+
+namespace pvx::auth {
+
+struct LoginResult {
+  std::string username;
+  std::string ticket;
+  std::string csrf_token;
+};
+
+class AuthService {
+ public:
+  explicit AuthService(cluster::ConfigStore& store);
+  ~AuthService();
+
+  // First start: creates the signing keys, the CSRF secret, domains.cfg (pam, pve) and user.cfg
+  // with root@pam and an Administrator ACL on "/" when they are missing. Idempotent.
+  void initialize();
+
+  // ---- logins ----
+  // `password` may also be a valid ticket of the same user (ticket renewal). Throws Error 401
+  // "authentication failure" on any failure (without saying which part was wrong).
+  LoginResult login(const std::string& username, const std::string& password,
+                    const std::optional<std::string>& realm = std::nullopt);
+
+  // ---- request authentication ----
+  // A valid, unexpired ticket (2 h, 5 min skew) of an enabled, unexpired user.
+  std::optional<Identity> verify_ticket(std::string_view ticket);
+  std::string csrf_token(const std::string& user);
+  bool verify_csrf(const std::string& user, std::string_view token);
+  // The value after "PVEAPIToken=" (or "PVEAPIToken "): "user@realm!tokenid=SECRET".
+  std::optional<Identity> verify_api_token(std::string_view value);
+
+  // ---- permissions ----
+  std::set<std::string> privileges(const Identity& who, std::string_view path);
+  bool check(const Identity& who, std::string_view path, const std::vector<std::string>& privs, bool any);
+  // /access/permissions: {path: {priv: propagate(0|1)}} for all ACL paths (or one path).
+  nlohmann::json permissions(const Identity& who, const std::optional<std::string>& path);
+  // The "cap" map of a login answer: {"vms": {...}, "storage": {...}, "access": {...}, "nodes": {...},
+  // "dc": {...}, "sdn": {...}, "mapping": {...}}.
+  nlohmann::json capabilities(const Identity& who);
+
+  // ---- management used by first start, tests and the access-control API ----
+  void set_password(const std::string& userid, const std::string& password);  // pve realm
+  // Creates the token (and the user entry must exist); returns the secret (lowercase UUIDv4).
+  std::string create_token(const std::string& userid, const std::string& tokenid, bool privsep,
+                           std::int64_t expire = 0, const std::string& comment = {});
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pvx::auth

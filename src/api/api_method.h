@@ -25,6 +25,7 @@ struct CliAlias {
   std::string tool;                     // "qm"
   std::string command;                  // "start", or "snapshot list" style two words
   std::vector<std::string> positional;  // parameter names taken from positional arguments
+  std::vector<std::pair<std::string, std::string>> fixed = {};  // parameters the command sets itself
 };
 
 struct ApiMethod {

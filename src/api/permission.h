@@ -16,6 +16,9 @@ struct Permission {
     Superuser,  // root@pam only
     Perm,       // privileges on a path: ["perm", path, [privs], "any", 1]
     UserSelf,   // ["userid-param", "self"]: the request's userid is the caller
+    UserRealm,  // ["userid-param", priv]: privs on /access/realm/<realm of the userid parameter>
+    UserGroup,  // ["userid-group", [privs], "groups_param", mode]: privs on /access/groups, or on
+                // every group named in `groups` (mode "create"/"update"), or on a group of the user
     And,
     Or,
   };
@@ -23,6 +26,7 @@ struct Permission {
   std::string path;                // Perm
   std::vector<std::string> privs;  // Perm
   bool any = false;                // Perm: one of privs suffices
+  std::string groups_param;        // UserGroup: "create" or "update" when `groups` is considered
   std::vector<Permission> operands;  // And / Or
   std::string description;
 
@@ -36,6 +40,8 @@ Permission all();
 Permission superuser();
 Permission perm(std::string path, std::vector<std::string> privs, bool any = false);
 Permission userid_self();
+Permission userid_realm(std::string priv);
+Permission userid_group(std::vector<std::string> privs, std::string groups_param = {});
 Permission any_of(std::vector<Permission> ops);
 Permission all_of(std::vector<Permission> ops);
 

@@ -38,8 +38,9 @@ class Router {
   // Every method, sorted by path then verb.
   std::vector<const ApiMethod*> all() const;
 
+  struct Node;  // defined in router.cc
+
  private:
-  struct Node;
   std::unique_ptr<Node> root_;
   std::vector<std::unique_ptr<ApiMethod>> methods_;
 };

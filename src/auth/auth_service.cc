@@ -1,1 +1,412 @@
+#include "auth/auth_service.h"
 
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/acl.h"
+#include "auth/cached_file.h"
+#include "auth/capabilities.h"
+#include "auth/domains_config.h"
+#include "auth/pam_login.h"
+#include "auth/password_hash.h"
+#include "auth/secret_files.h"
+#include "auth/tickets.h"
+#include "auth/user_config.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/rollback.h"
+#include "base/strings.h"
+#include "cluster/config_store.h"
+
+namespace pvx::auth {
+namespace {
+
+constexpr const char* kUserCfg = "user.cfg";
+constexpr const char* kDomainsCfg = "domains.cfg";
+constexpr const char* kShadowCfg = "priv/shadow.cfg";
+constexpr const char* kTokenCfg = "priv/token.cfg";
+constexpr const char* kAuthKeyPub = "authkey.pub";
+constexpr const char* kAuthKeyPriv = "priv/authkey.key";
+constexpr const char* kWwwKey = "priv/pve-www.key";
+constexpr auto kLockTimeout = std::chrono::seconds(10);
+
+// What a fresh installation's user.cfg holds. The root ACL line is only informative (root@pam
+// has every privilege anyway) and, as in PVE, is not written back by print_user_config.
+constexpr const char* kDefaultUserCfg =
+    "user:root@pam:1:0:::::\n"
+    "\n"
+    "acl:1:/:root@pam:Administrator:\n";
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+[[noreturn]] void auth_failure(const std::string& userid, const std::string& why) {
+  log::warn("authentication failure; user=" + userid + " msg=" + why);
+  throw Error("authentication failure", 401);
+}
+
+// Read-modify-write with compare-and-swap under the file's store lock. `change` returns the new
+// text, or nullopt to leave the file alone.
+template <typename Fn>
+void update_file(cluster::ConfigStore& store, const std::string& path, Fn&& change) {
+  std::string lock_name = "file-" + path;
+  for (auto& c : lock_name) {
+    if (c == '.' || c == '/') c = '_';
+  }
+  auto guard = store.lock(lock_name, kLockTimeout);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto current = store.read(path);
+    std::optional<std::string> next = change(current);
+    if (!next) return;
+    if (store.write(path, *next, current ? current->version : 0)) return;
+  }
+  throw Error("unable to update '" + path + "' - too many concurrent changes", 500);
+}
+
+// The parsed token.cfg plus a memo of secrets already checked against it, so that a client
+// sending the same token on every request pays for crypt(3) once per token.cfg version.
+struct TokenSecrets {
+  TokenSecrets() = default;
+  // Only freshly parsed values are moved (into the cache); the memo starts empty.
+  TokenSecrets(TokenSecrets&& other) noexcept : hashes(std::move(other.hashes)) {}
+
+  SecretMap hashes;
+  mutable std::mutex mutex;
+  mutable std::map<std::string, std::string, std::less<>> verified;  // tokenid -> sha256(secret)
+
+  bool check(const std::string& tokenid, std::string_view secret) const {
+    auto it = hashes.find(tokenid);
+    if (it == hashes.end()) return false;
+    std::string digest = sha256_hex(secret);
+    {
+      std::lock_guard lock(mutex);
+      auto v = verified.find(tokenid);
+      if (v != verified.end() && constant_time_equal(v->second, digest)) return true;
+    }
+    if (!verify_password(secret, it->second)) return false;
+    std::lock_guard lock(mutex);
+    verified[tokenid] = digest;
+    return true;
+  }
+};
+
+using KeyPtr = std::shared_ptr<const TicketKey>;
+
+// A broken key file must not turn every request into a 500: treat it as absent and say so.
+KeyPtr load_key(const std::optional<cluster::FileEntry>& e, bool is_private) {
+  if (!e) return nullptr;
+  try {
+    return is_private ? TicketKey::from_private_pem(e->data) : TicketKey::from_public_pem(e->data);
+  } catch (const Error& err) {
+    log::error(std::string("auth: ") + err.what());
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+struct AuthService::Impl {
+  explicit Impl(cluster::ConfigStore& s) : store(s) {
+    for (auto* f : {&pub_key, &priv_key}) {
+      watches.push_back(store.watch(f->path(), [f](const std::string&, std::uint64_t) { f->mark_stale(); }));
+    }
+    watches.push_back(
+        store.watch(csrf_secret.path(), [this](const std::string&, std::uint64_t) { csrf_secret.mark_stale(); }));
+  }
+
+  cluster::ConfigStore& store;
+  CachedFile<UserConfig> users{kUserCfg, [](const std::optional<cluster::FileEntry>& e) {
+                                 auto parsed = parse_user_config(e ? e->data : std::string());
+                                 for (const auto& w : parsed.warnings) log::warn(w);
+                                 return std::move(parsed.config);
+                               }};
+  CachedFile<std::map<std::string, std::string, std::less<>>> realms{
+      kDomainsCfg, [](const std::optional<cluster::FileEntry>& e) { return parse_realm_types(e ? e->data : ""); }};
+  CachedFile<SecretMap> shadow{kShadowCfg,
+                               [](const std::optional<cluster::FileEntry>& e) { return parse_shadow(e ? e->data : ""); }};
+  CachedFile<TokenSecrets> token_secrets{kTokenCfg, [](const std::optional<cluster::FileEntry>& e) {
+                                           TokenSecrets t;
+                                           t.hashes = parse_token_secrets(e ? e->data : "");
+                                           return t;
+                                         }};
+  CachedFile<KeyPtr> pub_key{kAuthKeyPub, [](const std::optional<cluster::FileEntry>& e) { return load_key(e, false); }};
+  CachedFile<KeyPtr> priv_key{kAuthKeyPriv, [](const std::optional<cluster::FileEntry>& e) { return load_key(e, true); }};
+  CachedFile<std::string> csrf_secret{kWwwKey, [](const std::optional<cluster::FileEntry>& e) {
+                                        return e ? csrf_secret_from_key_file(e->data) : std::string();
+                                      }};
+  // Declared last so they are destroyed first: no callback can run on a destroyed cache.
+  std::vector<cluster::SubscriptionPtr> watches;
+
+  // ---- first-start material ----
+  void ensure_keys() {
+    auto guard = store.lock("authkey", kLockTimeout);
+    auto pub = store.read(kAuthKeyPub);
+    auto priv = store.read(kAuthKeyPriv);
+    if (load_key(pub, false) && load_key(priv, true)) return;
+    log::info("auth: generating a new ticket signing key");
+    RsaKeyPair pair = generate_rsa_key_pair();
+    // Private first: a verifier that sees the new public key can then already find its partner.
+    store.write(kAuthKeyPriv, pair.private_pem);
+    store.write(kAuthKeyPub, pair.public_pem);
+    priv_key.mark_stale();
+    pub_key.mark_stale();
+  }
+
+  void ensure_csrf_key() {
+    if (store.read(kWwwKey)) return;
+    // Any random text works as the key file; expected_version 0 lets a concurrent creator win.
+    store.write(kWwwKey, base64_encode(random_bytes(48)) + "\n", 0);
+    csrf_secret.mark_stale();
+  }
+
+  KeyPtr signing_key() {
+    if (auto k = *priv_key.get_watched(store)) return k;
+    ensure_keys();
+    if (auto k = *priv_key.get_watched(store)) return k;
+    throw Error("no ticket signing key", 500);
+  }
+
+  std::string csrf_key() {
+    auto secret = csrf_secret.get_watched(store);
+    if (!secret->empty()) return *secret;
+    ensure_csrf_key();
+    return *csrf_secret.get_watched(store);
+  }
+
+  // The userid of a valid ticket, before any user-state check.
+  std::optional<std::string> ticket_user(std::string_view ticket) {
+    if (!ticket.starts_with("PVE:")) return std::nullopt;
+    KeyPtr key = *pub_key.get_watched(store);
+    if (!key) return std::nullopt;
+    auto user = auth::verify_ticket(*key, ticket, unix_now());
+    if (!user || !split_userid(*user)) return std::nullopt;
+    return user;
+  }
+
+  bool check_realm_password(const std::string& userid, const UserId& id, const std::string& password) {
+    auto types = realms.get(store);
+    auto type = types->find(id.realm);
+    if (type == types->end()) auth_failure(userid, "auth domain '" + id.realm + "' does not exist");
+    if (type->second == "pam") return pam_check_password(pam_service_name(), id.name, password);
+    if (type->second == "pve") {
+      auto hashes = shadow.get(store);
+      auto it = hashes->find(userid);
+      return it != hashes->end() && verify_password(password, it->second);
+    }
+    auth_failure(userid, "realm type '" + type->second + "' is not supported");
+  }
+};
+
+AuthService::AuthService(cluster::ConfigStore& store) : impl_(std::make_unique<Impl>(store)) {}
+AuthService::~AuthService() = default;
+
+void AuthService::initialize() {
+  auto& store = impl_->store;
+  impl_->ensure_keys();
+  impl_->ensure_csrf_key();
+  if (!store.read(kDomainsCfg)) store.write(kDomainsCfg, default_domains_cfg(), 0);
+  update_file(store, kUserCfg, [](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    if (!cur) return std::string(kDefaultUserCfg);
+    auto parsed = parse_user_config(cur->data);
+    // parse_user_config implies root@pam; only rewrite when the file itself lacks the record.
+    if (cur->data.find("user:root@pam:") != std::string::npos) return std::nullopt;
+    return print_user_config(parsed.config);
+  });
+}
+
+LoginResult AuthService::login(const std::string& username, const std::string& password,
+                               const std::optional<std::string>& realm) {
+  std::string userid = username;
+  if (realm && !realm->empty() && !userid.ends_with("@" + *realm)) userid += "@" + *realm;
+  auto id = split_userid(userid);
+  if (!id) auth_failure(userid, "invalid user name");
+  auto cfg = impl_->users.get(impl_->store);
+  if (!cfg->user_active(userid, unix_now())) auth_failure(userid, "user is missing, disabled or expired");
+
+  bool ok = false;
+  // Ticket renewal: a valid ticket of the same user (or of root@pam) stands in for the password.
+  if (auto ticket_user = impl_->ticket_user(password)) ok = *ticket_user == userid || *ticket_user == "root@pam";
+  if (!ok) ok = impl_->check_realm_password(userid, *id, password);
+  if (!ok) auth_failure(userid, "invalid credentials");
+
+  std::int64_t now = unix_now();
+  return LoginResult{userid, assemble_ticket(*impl_->signing_key(), userid, now),
+                     assemble_csrf_token(impl_->csrf_key(), userid, now)};
+}
+
+std::optional<Identity> AuthService::verify_ticket(std::string_view ticket) {
+  auto user = impl_->ticket_user(ticket);
+  if (!user) return std::nullopt;
+  if (!impl_->users.get(impl_->store)->user_active(*user, unix_now())) return std::nullopt;
+  return Identity{.user = *user};
+}
+
+std::string AuthService::csrf_token(const std::string& user) {
+  return assemble_csrf_token(impl_->csrf_key(), user, unix_now());
+}
+
+bool AuthService::verify_csrf(const std::string& user, std::string_view token) {
+  return verify_csrf_token(impl_->csrf_key(), user, token, unix_now());
+}
+
+std::optional<Identity> AuthService::verify_api_token(std::string_view value) {
+  auto sep = value.find_first_of("= ");
+  if (sep == std::string_view::npos) return std::nullopt;
+  std::string tokenid(value.substr(0, sep));
+  std::string_view secret = value.substr(sep + 1);
+  auto parts = split_tokenid(tokenid);
+  if (!parts || secret.empty()) return std::nullopt;
+  std::int64_t now = unix_now();
+  auto cfg = impl_->users.get(impl_->store);
+  if (!cfg->user_active(parts->first, now)) return std::nullopt;
+  const TokenEntry* token = cfg->token(tokenid);
+  if (!token || (token->expire != 0 && token->expire < now)) return std::nullopt;
+  if (!impl_->token_secrets.get(impl_->store)->check(tokenid, secret)) return std::nullopt;
+  return Identity{.user = parts->first, .token = parts->second, .privsep = token->privsep};
+}
+
+std::set<std::string> AuthService::privileges(const Identity& who, std::string_view path) {
+  std::set<std::string> out;
+  for (const auto& [priv, propagate] : effective_privileges(*user_config(), who, path, unix_now())) out.insert(priv);
+  return out;
+}
+
+bool AuthService::check(const Identity& who, std::string_view path, const std::vector<std::string>& privs, bool any) {
+  PrivMap held = effective_privileges(*user_config(), who, path, unix_now());
+  if (any) {
+    for (const auto& p : privs) {
+      if (held.contains(p)) return true;
+    }
+    return false;
+  }
+  for (const auto& p : privs) {
+    if (!held.contains(p)) return false;
+  }
+  return true;
+}
+
+nlohmann::json AuthService::permissions(const Identity& who, const std::optional<std::string>& path) {
+  return permissions_json(*user_config(), who, path, unix_now());
+}
+
+nlohmann::json AuthService::capabilities(const Identity& who) {
+  return capabilities_json(*user_config(), who, unix_now());
+}
+
+void AuthService::set_password(const std::string& userid, const std::string& password) {
+  auto id = split_userid(userid);
+  if (!id) throw Error::param("userid", "value '" + userid + "' does not look like a valid user name");
+  if (password.empty()) throw Error::param("password", "password must not be empty");
+  auto types = impl_->realms.get(impl_->store);
+  auto type = types->find(id->realm);
+  if (type == types->end()) throw Error::param("userid", "auth domain '" + id->realm + "' does not exist");
+  if (type->second != "pve") throw Error("changing the password of a '" + type->second + "' realm user is not supported", 501);
+  if (!user_config()->user(userid)) throw Error::param("userid", "no such user ('" + userid + "')");
+  std::string hash = hash_password(password);
+  update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    SecretMap entries = parse_shadow(cur ? cur->data : "");
+    entries[userid] = hash;
+    return print_shadow(entries);
+  });
+}
+
+std::string AuthService::create_token(const std::string& userid, const std::string& tokenid, bool privsep,
+                                      std::int64_t expire, const std::string& comment) {
+  if (!split_userid(userid)) throw Error::param("userid", "value '" + userid + "' does not look like a valid user name");
+  if (!is_valid_realm(tokenid)) throw Error::param("tokenid", "value '" + tokenid + "' does not look like a valid token name");
+  if (expire < 0) throw Error::param("expire", "must be 0 or a unix time");
+  std::string full = userid + "!" + tokenid;
+  std::string secret = new_uuid_v4();
+  std::string hash = hash_password(secret);
+
+  if (!user_config()->user(userid)) throw Error::param("userid", "no such user ('" + userid + "')");
+
+  // user.cfg first: it refuses a duplicate before any secret is touched. A token line without
+  // its hash (after a crash in between) cannot authenticate, so the order is safe.
+  Rollback undo;
+  update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
+    auto user = cfg.users.find(userid);
+    if (user == cfg.users.end()) throw Error::param("userid", "no such user ('" + userid + "')");
+    if (user->second.tokens.contains(tokenid)) throw Error::param("tokenid", "Token already exists.");
+    user->second.tokens[tokenid] = TokenEntry{.expire = expire, .privsep = privsep, .comment = comment};
+    return print_user_config(cfg);
+  });
+  undo.add([&] {
+    update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+      UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
+      auto user = cfg.users.find(userid);
+      if (user == cfg.users.end() || user->second.tokens.erase(tokenid) == 0) return std::nullopt;
+      return print_user_config(cfg);
+    });
+  });
+  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    SecretMap entries = parse_token_secrets(cur ? cur->data : "");
+    entries[full] = hash;
+    return print_token_secrets(entries);
+  });
+  undo.commit();
+  return secret;
+}
+
+std::shared_ptr<const UserConfig> AuthService::user_config() { return impl_->users.get(impl_->store); }
+
+}  // namespace pvx::auth
+
+namespace pvx::auth {
+
+void AuthService::update_user_config(const std::function<void(UserConfig&)>& edit) {
+  update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
+    edit(cfg);
+    return print_user_config(cfg);
+  });
+}
+
+void AuthService::remove_token(const std::string& userid, const std::string& tokenid) {
+  update_user_config([&](UserConfig& cfg) {
+    auto user = cfg.users.find(userid);
+    if (user == cfg.users.end()) throw Error::param("userid", "no such user ('" + userid + "')");
+    if (user->second.tokens.erase(tokenid) == 0) throw Error::param("tokenid", "no such token ('" + tokenid + "')");
+    for (auto& [path, node] : cfg.acl) node.tokens.erase(userid + "!" + tokenid);
+  });
+  std::string full = userid + "!" + tokenid;
+  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    SecretMap entries = parse_token_secrets(cur ? cur->data : "");
+    if (entries.erase(full) == 0) return std::nullopt;
+    return print_token_secrets(entries);
+  });
+}
+
+void AuthService::remove_user(const std::string& userid) {
+  if (userid == "root@pam") throw Error::param("userid", "the root@pam user cannot be removed");
+  std::vector<std::string> tokens;
+  update_user_config([&](UserConfig& cfg) {
+    auto user = cfg.users.find(userid);
+    if (user == cfg.users.end()) throw Error::param("userid", "no such user ('" + userid + "')");
+    for (const auto& [name, t] : user->second.tokens) tokens.push_back(userid + "!" + name);
+    cfg.users.erase(user);
+    for (auto& [name, group] : cfg.groups) group.users.erase(userid);
+    for (auto& [path, node] : cfg.acl) {
+      node.users.erase(userid);
+      for (const auto& t : tokens) node.tokens.erase(t);
+    }
+  });
+  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    SecretMap entries = parse_token_secrets(cur ? cur->data : "");
+    size_t removed = 0;
+    for (const auto& t : tokens) removed += entries.erase(t);
+    if (removed == 0) return std::nullopt;
+    return print_token_secrets(entries);
+  });
+  update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    SecretMap entries = parse_shadow(cur ? cur->data : "");
+    if (entries.erase(userid) == 0) return std::nullopt;
+    return print_shadow(entries);
+  });
+}
+
+}  // namespace pvx::auth

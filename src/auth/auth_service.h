@@ -5,8 +5,14 @@
 // State lives in the ConfigStore at PVE's paths: user.cfg, domains.cfg, priv/shadow.cfg (pve
 // realm password hashes), priv/token.cfg (API token secrets, stored only as hashes),
 // authkey.pub + priv/authkey.key (ticket signing key), priv/pve-www.key (CSRF secret).
-// The parsed user.cfg is cached and rebuilt when the store's version of the file changes.
+// The parsed user.cfg is cached and rebuilt when the store's version of the file changes; the
+// parsed keys are cached until a store watch reports a change (see cached_file.h).
+// Writers of user.cfg, priv/shadow.cfg and priv/token.cfg hold the store locks "file-user_cfg",
+// "file-priv_shadow_cfg", "file-priv_token_cfg" (PVE's cfs_lock_file names) and write with
+// compare-and-swap.
 // Thread-safe. login() may block (PAM): call it from the worker pool.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -21,6 +27,8 @@
 namespace pvx::cluster { class ConfigStore; }
 
 namespace pvx::auth {
+
+struct UserConfig;
 
 struct LoginResult {
   std::string username;
@@ -65,6 +73,16 @@ class AuthService {
   // Creates the token (and the user entry must exist); returns the secret (lowercase UUIDv4).
   std::string create_token(const std::string& userid, const std::string& tokenid, bool privsep,
                            std::int64_t expire = 0, const std::string& comment = {});
+
+  // The current parsed user.cfg (see user_config.h), for list endpoints and management code.
+  std::shared_ptr<const UserConfig> user_config();
+  // Read-modify-write of user.cfg under its store lock with compare-and-swap. `edit` may throw
+  // pvx::Error to refuse the change; nothing is written then.
+  void update_user_config(const std::function<void(UserConfig&)>& edit);
+  // Removes the token from user.cfg and its secret from priv/token.cfg.
+  void remove_token(const std::string& userid, const std::string& tokenid);
+  // Removes a user with its tokens, group memberships, ACL entries and pve-realm password.
+  void remove_user(const std::string& userid);
 
  private:
   struct Impl;

@@ -16,13 +16,13 @@ class SqliteStore final : public ConfigStore {
   explicit SqliteStore(const std::filesystem::path& db_path, std::string node_name);
   ~SqliteStore() override;
 
-  // ConfigStore
+  // ConfigStore (defaults repeated from the interface so a SqliteStore& reads the same)
   std::optional<FileEntry> read(std::string_view path) override;
   std::vector<std::string> list(std::string_view prefix) override;
   std::uint64_t revision() override;
   std::optional<std::uint64_t> write(std::string_view path, std::string_view data,
-                                     std::optional<std::uint64_t> expected_version) override;
-  bool remove(std::string_view path, std::optional<std::uint64_t> expected_version) override;
+                                     std::optional<std::uint64_t> expected_version = std::nullopt) override;
+  bool remove(std::string_view path, std::optional<std::uint64_t> expected_version = std::nullopt) override;
   bool move(std::string_view from, std::string_view to) override;
   SubscriptionPtr watch(std::string_view prefix,
                         std::function<void(const std::string&, std::uint64_t)> fn) override;

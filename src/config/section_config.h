@@ -7,9 +7,11 @@
 //   (blank line between sections; '#' lines are comments)
 //
 // Each section type is declared with an Object schema of its keys. Parsing validates values with
-// the schema (booleans stored as 0/1, integers as numbers, property strings kept as text) and
-// keeps section order; printing writes sections in order, keys sorted, booleans as 0/1, and one
-// blank line between sections, so parse(print(x)) == x.
+// the schema (booleans stored as 0/1, integers as numbers, property strings kept as text, array
+// keys one line per element) and keeps section order; a bare boolean key means 1. Printing writes
+// sections in order in PVE's key order (comment, a set `disable` bare, required keys sorted, then
+// optional keys sorted), booleans as 0/1, empty strings not at all, and one blank line after each
+// section, so parse(print(x)) == x (except that `disable 0` is not written, as in PVE).
 #include <string>
 #include <string_view>
 #include <vector>

@@ -5,7 +5,9 @@
 // slow clients. Requests go to one RequestHandler.
 #include <filesystem>
 #include <memory>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "http/message.h"
 
@@ -18,6 +20,9 @@ struct ServerOptions {
   std::filesystem::path unix_socket;          // empty = none
   unsigned io_threads = 2;
   std::size_t body_limit = 512 * 1024;  // larger bodies: 501 (PVE's limit)
+  // Optional per-request limit chosen from the request line (e.g. an upload endpoint); empty =
+  // body_limit for every request. Called on an I/O thread: keep it cheap and non-blocking.
+  std::function<std::size_t(std::string_view method, std::string_view target)> body_limit_for;
 };
 
 // Lifecycle: construct, start() (binds; throws pvx::Error on failure), run() blocks until

@@ -51,9 +51,12 @@ struct Schema {
   SchemaRef format_object;               // property-string keys (an Object schema)
   std::string default_key;               // in a property-string object: key allowed without "key="
   std::string alias;                     // in a property-string object: this key aliases another
+  // In a property-string object, a key whose name is itself a value: "virtio=MAC" stores the key
+  // name in `key_alias` ("model") and the value in `alias` ("macaddr"), as PVE's keyAlias.
+  std::string key_alias;
   std::string format_description;
   std::string typetext;  // overrides the derived type text
-  std::string requires;  // name of another parameter that must be given with this one
+  std::string requires_;  // ("requires" is a keyword) name of another parameter that must be given with this one
   std::string title, renderer;
 
   // Object: properties sorted by name (the builder sorts them).
@@ -80,7 +83,7 @@ struct Schema {
   Schema&& fmt(std::string f) && { format = std::move(f); return std::move(*this); }
   Schema&& fmt_desc(std::string d) && { format_description = std::move(d); return std::move(*this); }
   Schema&& text(std::string t) && { typetext = std::move(t); return std::move(*this); }
-  Schema&& req(std::string r) && { requires = std::move(r); return std::move(*this); }
+  Schema&& req(std::string r) && { requires_ = std::move(r); return std::move(*this); }
   Schema&& with_title(std::string t) && { title = std::move(t); return std::move(*this); }
   Schema&& render(std::string r) && { renderer = std::move(r); return std::move(*this); }
   Schema&& as_alias(std::string of) && { alias = std::move(of); return std::move(*this); }
@@ -102,6 +105,11 @@ Schema array(Schema items, std::string description = {});
 Schema property_string(std::vector<std::pair<std::string, Schema>> keys, std::string default_key = {},
                        std::string description = {});
 
+// Property-string keys that only redirect: "volume=x" means "file=x" (alias_of("file")), and
+// "virtio=MAC" means model=virtio,macaddr=MAC (key_alias_of("model", "macaddr")).
+Schema alias_of(std::string target);
+Schema key_alias_of(std::string key, std::string value_key);
+
 SchemaRef ref(Schema s);
 
 // Standard options shared by many declarations, as PVE's get_standard_option.
@@ -115,6 +123,12 @@ Schema realm();        // pve-realm
 Schema poolid();       // pve-poolid
 Schema digest();       // config digest, max 64 chars
 Schema upid();         // task UPID
+Schema mac_addr();     // unicast MAC address, optional
+Schema bridge_id();    // pve-bridge-id
+Schema iface();        // network interface name, 2..20 chars
+Schema skiplock();     // "Ignore locks - only root is allowed to use this option."
+Schema snapshot_name();  // pve-configid, max 40 chars
+Schema startup_order();  // pve-startup-order, optional
 }  // namespace std_opt
 
 }  // namespace pvx::schema

@@ -72,15 +72,23 @@ class TaskRunner {
   Upid spawn(std::string type, std::string id, std::string user, std::function<void(TaskContext&)> fn);
 
   std::optional<TaskInfo> status(const std::string& upid);
-  // Newest first. Returns the page and the total number matching the filter.
+  // Newest first (by starttime, then UPID; with source=all running tasks come first, as in
+  // Proxmox). Returns the page and the total number matching the filter. Filter semantics are
+  // those of GET /nodes/{node}/tasks: errors drops only "OK" and overrides statusfilter; a
+  // running task's status class is "unknown"; userfilter is a case-insensitive substring.
   std::pair<std::vector<TaskInfo>, std::int64_t> list(const TaskFilter& filter);
-  // Lines [start, start+limit) of the task log (0-based start), and the total line count.
+  // Lines [start, start+limit) of the task log (0-based start; limit 0 = to the end), numbered
+  // from 1, and the total line count. An empty log answers {1, "no content"} with total 1, as
+  // Proxmox does. Throws pvx::Error 400 (upid) for a malformed or unknown UPID.
   std::pair<std::vector<LogLine>, std::int64_t> read_log(const std::string& upid, std::int64_t start,
                                                          std::int64_t limit);
   // Requests an abort; false when the task is not running here.
   bool stop(const std::string& upid);
   // Blocks until the task ended (for tests and the CLI's synchronous mode); false on timeout.
   bool wait(const std::string& upid, std::chrono::milliseconds timeout);
+
+  // Where the task's log lives (<dir>/<last hex digit of starttime>/<UPID>), e.g. for download.
+  std::filesystem::path log_path(const Upid& upid) const;
 
  private:
   struct Impl;

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""pvx benchmarks (called by bench/run.sh BUILD_DIR).
+
+1. GET /api2/json/version with an API token, wrk -t2 -c64 -d10s --latency, against pvxd;
+2. the same wrk against nginx serving a 1 KiB JSON file over TLS with keep-alive (the yardstick);
+3. pvxd's idle RSS (VmRSS) right after start;
+4. pve-realm logins per second (wrk POSTing /access/ticket for 10 s).
+
+Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
+"""
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+import harness  # noqa: E402  (the same daemon start/stop and CLI bootstrap as the tests)
+
+WRK_THREADS, WRK_CONNS, WRK_SECONDS = 2, 64, 10
+BENCH_USER, BENCH_PW = "bench@pve", "bench-Secret-1"
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return round(float(m.group(1)) * UNITS[m.group(2)], 3) if m else None
+
+
+def run_wrk(url, lua, seconds=WRK_SECONDS, conns=WRK_CONNS):
+    cmd = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % conns, "-d%ds" % seconds, "--latency", "-s", lua, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    res = {"cmd": " ".join(cmd)}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "90", "99"):
+        m = re.search(r"^\s+%s%%\s+(\S+)" % pct, out, re.M)
+        res["p%s_ms" % pct] = to_ms(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in", out)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    res["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors:.*", out)
+    res["socket_errors"] = m.group(0) if m else ""
+    return res
+
+
+def write_lua(path, method="GET", headers=None, body=None):
+    lines = ['wrk.method = "%s"' % method]
+    for k, v in (headers or {}).items():
+        lines.append('wrk.headers["%s"] = "%s"' % (k, v.replace("\\", "\\\\").replace('"', '\\"')))
+    if body is not None:
+        lines.append('wrk.body = "%s"' % body.replace("\\", "\\\\").replace('"', '\\"'))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def start_nginx(work):
+    port = harness.free_port()
+    www = os.path.join(work, "www")
+    os.makedirs(www)
+    payload = {"data": {"version": "9.1.0", "release": "9.1", "repoid": "0" * 8, "pad": ""}}
+    text = json.dumps(payload)
+    payload["data"]["pad"] = "x" * (1024 - len(text))
+    with open(os.path.join(www, "version.json"), "w") as f:
+        f.write(json.dumps(payload))
+    crt, key = os.path.join(work, "nginx.crt"), os.path.join(work, "nginx.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""%s
+worker_processes 2;
+pid %s/nginx.pid;
+error_log %s/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_timeout 65;
+  keepalive_requests 1000000;
+  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;
+  server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    location / { root %s; default_type "application/json;charset=UTF-8"; }
+  }
+}
+""" % ((user, work, work) + (work,) * 5 + (port, crt, key, www)))
+    os.makedirs(os.path.join(work, "tmp"))
+    proc = subprocess.Popen(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = "https://127.0.0.1:%d/version.json" % port
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("nginx exited: %s" % proc.stderr.read().decode(errors="replace"))
+        if subprocess.run(["curl", "-ksf", "-o", "/dev/null", url]).returncode == 0:
+            return proc, url
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("nginx did not come up")
+
+
+def main():
+    if len(sys.argv) > 1:
+        harness.BIN_DIR = os.path.join(os.path.abspath(sys.argv[1]), "bin")
+    for tool in ("wrk", "nginx", "openssl", "curl"):
+        if not shutil.which(tool):
+            sys.exit("bench: %s not found (make bench installs wrk and nginx-light)" % tool)
+    work = tempfile.mkdtemp(prefix="pvx-bench-")
+    daemon = harness.Daemon(node="benchnode")
+    nginx = None
+    results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+               "cpus": os.cpu_count(), "wrk": "-t%d -c%d -d%ds" % (WRK_THREADS, WRK_CONNS, WRK_SECONDS)}
+    try:
+        daemon.start()
+        time.sleep(2)  # idle: let start-up work settle
+        results["pvxd_idle_rss_kib"] = vm_rss_kib(daemon.proc.pid)
+        harness.add_user(daemon, BENCH_USER, BENCH_PW)
+        harness.grant(daemon, "/", BENCH_USER, "Administrator")
+        full, secret = harness.add_token(daemon, BENCH_USER, "wrk", privsep=0)
+
+        lua = write_lua(os.path.join(work, "token.lua"),
+                        headers={"Authorization": "PVEAPIToken=%s=%s" % (full, secret)})
+        results["pvxd_version"] = run_wrk(daemon.api + "/version", lua)
+
+        nginx, nginx_url = start_nginx(work)
+        results["nginx_1k_json"] = run_wrk(nginx_url, write_lua(os.path.join(work, "plain.lua")))
+
+        body = "username=%s&password=%s" % (BENCH_USER.replace("@", "%40"), BENCH_PW)
+        lua = write_lua(os.path.join(work, "login.lua"), method="POST", body=body,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        results["pvxd_login"] = run_wrk(daemon.api + "/access/ticket", lua, conns=8)
+        results["pvxd_rss_after_load_kib"] = vm_rss_kib(daemon.proc.pid)
+
+        n = results["nginx_1k_json"]["rps"]
+        results["pvxd_vs_nginx_rps_ratio"] = round(results["pvxd_version"]["rps"] / n, 4) if n else None
+        rc = daemon.stop()
+        results["pvxd_sigterm_exit"] = rc
+    finally:
+        if nginx is not None and nginx.poll() is None:
+            nginx.send_signal(signal.SIGQUIT)
+            try:
+                nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+        daemon.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+    out_dir = os.path.join(HERE, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "latest.json"), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write("\n")
+    v, ng, lg = results["pvxd_version"], results["nginx_1k_json"], results["pvxd_login"]
+    lines = [
+        "# Latest benchmark (%s, %s, %d CPUs, wrk %s)" % (results["date"], results["host"], results["cpus"],
+                                                          results["wrk"]),
+        "",
+        "Written by `make bench` (bench/run.sh); raw numbers in latest.json.",
+        "",
+        "| metric | value | p50 | p99 | vs nginx |",
+        "|---|---|---|---|---|",
+        "| pvxd GET /api2/json/version (API token) | %.0f req/s | %s ms | %s ms | %s |"
+        % (v["rps"], v["p50_ms"], v["p99_ms"], results["pvxd_vs_nginx_rps_ratio"]),
+        "| nginx 1 KiB JSON over TLS (keep-alive) | %.0f req/s | %s ms | %s ms | 1 |"
+        % (ng["rps"], ng["p50_ms"], ng["p99_ms"]),
+        "| pvxd logins (pve realm, POST /access/ticket, 8 conns) | %.0f logins/s | %s ms | %s ms | - |"
+        % (lg["rps"], lg["p50_ms"], lg["p99_ms"]),
+        "| pvxd idle RSS after start | %s KiB | | | |" % results["pvxd_idle_rss_kib"],
+        "| pvxd RSS after the runs | %s KiB | | | |" % results["pvxd_rss_after_load_kib"],
+        "",
+        "Non-2xx responses: version %d, nginx %d, login %d. pvxd exit code on SIGTERM: %s."
+        % (v["non_2xx"], ng["non_2xx"], lg["non_2xx"], results["pvxd_sigterm_exit"]),
+        "",
+    ]
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    return 0 if results["pvxd_sigterm_exit"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+#include "api/dispatch.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "api/permission_check.h"
+#include "api/request_context.h"
+#include "api/router.h"
+#include "api/schema_export.h"
+#include "auth/auth_service.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "http/params.h"
+#include "schema/validate.h"
+
+namespace pvx::api {
+namespace {
+
+using schema::Json;
+
+enum class Format { Json, ExtJs };
+
+std::string first_line(std::string_view s) {
+  auto nl = s.find('\n');
+  return std::string(trim(s.substr(0, nl)));
+}
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+http::Response error_response(Format format, int status, const std::string& message,
+                              const Error::ParamErrors& errors = {}) {
+  http::Response r;
+  Json body = {{"data", nullptr}, {"message", message + "\n"}};
+  if (!errors.empty()) body["errors"] = errors;
+  if (format == Format::ExtJs) {
+    body["success"] = 0;
+    body["status"] = status;
+    r.status = 200;
+  } else {
+    r.status = status;
+    r.reason = first_line(message);
+  }
+  r.body = dump(body);
+  return r;
+}
+
+http::Response data_response(Format format, Json data, const Json& extra) {
+  Json body = {{"data", std::move(data)}};
+  for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
+  if (format == Format::ExtJs) body["success"] = 1;
+  http::Response r;
+  r.reason = "OK";
+  r.body = dump(body);
+  return r;
+}
+
+std::optional<Verb> parse_verb(const std::string& m) {
+  if (m == "GET" || m == "HEAD") return Verb::Get;
+  if (m == "POST") return Verb::Post;
+  if (m == "PUT") return Verb::Put;
+  if (m == "DELETE") return Verb::Delete;
+  return std::nullopt;
+}
+
+// "name=value" out of a Cookie header, up to ';', URL-decoded ('+' stays: tickets contain it).
+std::optional<std::string> cookie_value(const std::string& header, std::string_view name) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    auto end = header.find(';', pos);
+    if (end == std::string::npos) end = header.size();
+    auto pair = trim(std::string_view(header).substr(pos, end - pos));
+    if (pair.size() > name.size() && pair.starts_with(name) && pair[name.size()] == '=') {
+      return url_decode(pair.substr(name.size() + 1), false);
+    }
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+struct Authenticated {
+  auth::Identity who;
+  bool by_ticket = false;
+};
+
+Authenticated authenticate(const http::Request& req, auth::AuthService& auth) {
+  if (req.local_socket) return {auth::Identity{.user = "root@pam"}, false};
+  const std::string& authz = req.header("authorization");
+  if (authz.starts_with("PVEAPIToken")) {
+    std::string value = url_decode(authz.substr(std::string_view("PVEAPIToken").size() + 1), false);
+    auto who = auth.verify_api_token(value);
+    if (!who) throw Error("authentication failure", 401);
+    return {*who, false};
+  }
+  std::optional<std::string> ticket = cookie_value(req.header("cookie"), "PVEAuthCookie");
+  if (!ticket && authz.starts_with("PVEAuthCookie=")) ticket = url_decode(authz.substr(14), false);
+  if (!ticket) throw Error("No ticket", 401);
+  auto who = auth.verify_ticket(*ticket);
+  if (!who) throw Error("invalid PVE ticket", 401);
+  return {*who, true};
+}
+
+// Body parameters, then the query (which overrides), then path parameters (which must agree).
+Json collect_params(const http::Request& req, std::string_view query, Verb verb,
+                    const std::map<std::string, std::string>& path_params) {
+  Json params = Json::object();
+  if (verb == Verb::Post || verb == Verb::Put) {
+    if (!req.body.empty()) params = http::parse_body(req.header("content-type"), req.body);
+  }
+  Json q = http::parse_query(query);
+  for (auto it = q.begin(); it != q.end(); ++it) params[it.key()] = it.value();
+  for (const auto& [name, value] : path_params) {
+    auto it = params.find(name);
+    if (it != params.end()) {
+      std::string given = it->is_string() ? it->get<std::string>() : it->dump();
+      if (given != value) throw Error::param(name, "duplicate parameter (conflicts with the value in the URI)");
+    }
+    params[name] = value;
+  }
+  return params;
+}
+
+}  // namespace
+
+struct Dispatcher::Impl {
+  Services& services;
+  boost::asio::thread_pool pool;
+  std::once_flag openapi_once;
+  std::string openapi_body;
+  // Test suites set PVX_VALIDATE_RESPONSES=1: every answer is checked against its declared
+  // `returns`, so a handler that drifts from its declaration fails loudly.
+  const bool validate_responses;
+
+  Impl(Services& s, unsigned threads)
+      : services(s), pool(threads), validate_responses(std::getenv("PVX_VALIDATE_RESPONSES") != nullptr) {}
+
+  void check_response(const ApiMethod& method, const Json& data) const {
+    if (!validate_responses || !method.returns) return;
+    Error::ParamErrors errors;
+    schema::check_value(*method.returns, data, "data", errors);
+    if (errors.empty()) return;
+    std::string detail;
+    for (const auto& [k, v] : errors) detail += " " + k + ": " + v + ";";
+    log::error(std::string("response of ") + verb_name(method.verb) + " " + method.path +
+               " does not match its declaration:" + detail);
+    throw Error("response validation failed:" + detail);
+  }
+
+  http::Response openapi() {
+    std::call_once(openapi_once, [&] { openapi_body = dump(openapi_document(*services.router)); });
+    http::Response r;
+    r.body = openapi_body;
+    return r;
+  }
+
+  // Runs the method for an authenticated, validated request; returns the response.
+  http::Response call(const ApiMethod& method, Format format, auth::Identity who, Json params) {
+    try {
+      RequestContext ctx(services, std::move(who), std::move(params));
+      Json data = method.handler(ctx);
+      check_response(method, data);
+      return data_response(format, std::move(data), ctx.extra());
+    } catch (const Error& e) {
+      if (e.status() >= 500) log::debug(std::string(method.path) + ": " + e.what());
+      return error_response(format, e.status(), e.what(), e.params());
+    } catch (const std::exception& e) {
+      return error_response(format, 500, e.what());
+    }
+  }
+};
+
+Dispatcher::Dispatcher(Services& services, unsigned worker_threads)
+    : impl_(std::make_unique<Impl>(services, worker_threads)) {}
+
+Dispatcher::~Dispatcher() { impl_->pool.join(); }
+
+void Dispatcher::handle(http::Request req, http::Respond respond) {
+  std::string_view target = req.target;
+  auto qpos = target.find('?');
+  std::string_view raw_path = target.substr(0, qpos);
+  std::string_view query = qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1);
+
+  if (raw_path == "/api2/openapi.json") return respond(impl_->openapi());
+  if (!raw_path.starts_with("/api2/")) {
+    if (raw_path == "/" && (req.method == "GET" || req.method == "HEAD")) {
+      http::Response r;
+      r.content_type = "text/html;charset=UTF-8";
+      r.body =
+          "<!DOCTYPE html><html><head><title>pvx</title></head><body><h1>pvx</h1>"
+          "<p>The API is served under <a href=\"/api2/json/version\">/api2/json</a>; its OpenAPI document is "
+          "<a href=\"/api2/openapi.json\">/api2/openapi.json</a>.</p></body></html>\n";
+      return respond(std::move(r));
+    }
+    return respond(error_response(Format::Json, 501, "no such uri"));
+  }
+  std::string_view rest = raw_path.substr(6);
+  auto slash = rest.find('/');
+  std::string_view format_name = rest.substr(0, slash);
+  Format format;
+  if (format_name == "json") format = Format::Json;
+  else if (format_name == "extjs") format = Format::ExtJs;
+  else return respond(error_response(Format::Json, 501, "Unknown format '" + std::string(format_name) + "'"));
+  std::string path = slash == std::string_view::npos ? "/" : url_decode(rest.substr(slash), false);
+
+  auto verb = parse_verb(req.method);
+  if (!verb) return respond(error_response(format, 501, "Method '" + req.method + " " + path + "' not implemented"));
+  auto match = impl_->services.router->find(*verb, path);
+  if (!match) {
+    return respond(error_response(format, 501, "Method '" + req.method + " " + path + "' not implemented"));
+  }
+  const ApiMethod& method = *match->method;
+  if ((*verb == Verb::Get || *verb == Verb::Delete) && !req.body.empty()) {
+    return respond(error_response(format, 501, "Unexpected content for method '" + req.method + "'"));
+  }
+
+  try {
+    auth::Identity who;
+    if (method.permission.kind != Permission::Kind::World || req.local_socket) {
+      Authenticated a = authenticate(req, *impl_->services.auth);
+      if (a.by_ticket && *verb != Verb::Get && !method.csrf_exempt &&
+          !impl_->services.auth->verify_csrf(a.who.user, req.header("csrfpreventiontoken"))) {
+        throw Error("Permission denied - invalid csrf token", 401);
+      }
+      if (a.who.is_token() && !method.allowtoken) {
+        throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
+      }
+      who = std::move(a.who);
+    }
+
+    Json params = collect_params(req, query, *verb, match->path_params);
+    schema::validate_params(*method.parameters, params);
+    if (!method.proxyto.empty() && params.contains(method.proxyto) &&
+        params[method.proxyto] != impl_->services.node) {
+      throw Error("no such cluster node '" + params[method.proxyto].get<std::string>() + "'", 500);
+    }
+    if (method.permission.kind != Permission::Kind::World) {
+      if (auto deny = evaluate(method.permission, who, params, *impl_->services.auth)) throw Error(*deny, 403);
+    }
+
+    if (method.blocking) {
+      boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
+                                      respond = std::move(respond)]() mutable {
+        respond(impl_->call(method, format, std::move(who), std::move(params)));
+      });
+      return;
+    }
+    respond(impl_->call(method, format, std::move(who), std::move(params)));
+  } catch (const Error& e) {
+    respond(error_response(format, e.status(), e.what(), e.params()));
+  } catch (const std::exception& e) {
+    respond(error_response(format, 500, e.what()));
+  }
+}
+
+}  // namespace pvx::api

@@ -1,0 +1,17 @@
+#pragma once
+// The registration function of each API area; method_table.cc calls them in one explicit list.
+namespace pvx::api {
+class Router;
+}
+
+namespace pvx::api::handlers {
+
+void register_root(Router& r);
+void register_nodes(Router& r);
+void register_node_tasks(Router& r);
+void register_cluster(Router& r);
+void register_cluster_options(Router& r);
+void register_access(Router& r);
+void register_access_users(Router& r);
+
+}  // namespace pvx::api::handlers

@@ -1,0 +1,17 @@
+#include "api/method_table.h"
+
+#include "api/handlers/register.h"
+
+namespace pvx::api {
+
+void register_all_methods(Router& router) {
+  handlers::register_root(router);
+  handlers::register_access(router);
+  handlers::register_access_users(router);
+  handlers::register_cluster(router);
+  handlers::register_cluster_options(router);
+  handlers::register_nodes(router);
+  handlers::register_node_tasks(router);
+}
+
+}  // namespace pvx::api

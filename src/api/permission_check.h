@@ -1,0 +1,21 @@
+#pragma once
+// Evaluates a declared Permission for a caller and the request's parameters.
+#include <optional>
+#include <string>
+
+#include "api/permission.h"
+#include "auth/identity.h"
+#include "schema/schema.h"
+
+namespace pvx::auth { class AuthService; }
+
+namespace pvx::api {
+
+// Replaces "{name}" in a permission path with the request's parameter values.
+std::string expand_path(const std::string& path_template, const schema::Json& params);
+
+// nullopt when allowed; otherwise the 403 message ("Permission check failed (/vms/100, VM.Audit)").
+std::optional<std::string> evaluate(const Permission& permission, const auth::Identity& who,
+                                    const schema::Json& params, auth::AuthService& auth);
+
+}  // namespace pvx::api

@@ -1,0 +1,138 @@
+#include "auth/acl.h"
+
+#include <set>
+
+namespace pvx::auth {
+namespace {
+
+// The roles of one member kind at one ACL node that apply at this depth.
+void apply(const RoleFlags& entries, bool final, RoleFlags& out) {
+  for (const auto& [role, propagate] : entries) {
+    if (final || propagate) out[role] = propagate;
+  }
+}
+
+RoleFlags walk(const UserConfig& cfg, std::string_view authid, const std::string& path) {
+  RoleFlags roles;
+  // Prefixes of the normalised path: "/", "/vms", "/vms/100".
+  std::vector<std::string> levels{"/"};
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (i > 1) levels.push_back(path.substr(0, i));
+    }
+  }
+  for (size_t i = 0; i < levels.size(); ++i) {
+    auto node = cfg.acl.find(levels[i]);
+    if (node == cfg.acl.end()) continue;
+    bool final = i + 1 == levels.size();
+    RoleFlags found;
+    if (auto t = node->second.tokens.find(authid); t != node->second.tokens.end()) apply(t->second, final, found);
+    if (found.empty()) {
+      if (auto u = node->second.users.find(authid); u != node->second.users.end()) apply(u->second, final, found);
+    }
+    if (found.empty()) {
+      for (const auto& [group, entries] : node->second.groups) {
+        auto g = cfg.groups.find(group);
+        if (g != cfg.groups.end() && g->second.users.contains(authid)) apply(entries, final, found);
+      }
+    }
+    if (!found.empty()) roles = std::move(found);
+  }
+  if (auto na = roles.find(kNoAccessRole); na != roles.end()) return RoleFlags{{na->first, na->second}};
+  return roles;
+}
+
+// acl_roles plus the roles inherited from pools, for a user or a privsep token.
+RoleFlags roles_with_pools(const UserConfig& cfg, std::string_view authid, const std::string& path) {
+  RoleFlags roles = walk(cfg, authid, path);
+  if (roles.contains(kNoAccessRole)) return roles;
+  std::set<std::string, std::less<>> pool_roles;
+  for (const auto& [name, pool] : cfg.pools) {
+    bool member = false;
+    if (path.starts_with("/vms/")) member = pool.vms.contains(std::string_view(path).substr(5));
+    if (path.starts_with("/storage/")) member = pool.storage.contains(std::string_view(path).substr(9));
+    if (!member) continue;
+    for (const auto& [role, propagate] : walk(cfg, authid, "/pool/" + name)) pool_roles.insert(role);
+  }
+  if (pool_roles.contains(kNoAccessRole)) return RoleFlags{{std::string(kNoAccessRole), false}};
+  for (const auto& role : pool_roles) roles.try_emplace(role, false);
+  return roles;
+}
+
+PrivMap privs_of_roles(const UserConfig& cfg, const RoleFlags& roles) {
+  PrivMap privs;
+  for (const auto& [role, propagate] : roles) {
+    auto r = cfg.roles.find(role);
+    if (r == cfg.roles.end()) continue;
+    for (const auto& p : r->second) privs[p] = privs[p] || propagate;
+  }
+  return privs;
+}
+
+PrivMap all_privs() {
+  PrivMap out;
+  for (const auto& p : all_privileges()) out[p] = true;
+  return out;
+}
+
+void add_with_ancestors(const std::string& path, std::set<std::string, AclPathLess>& out) {
+  out.insert("/");
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if ((i == path.size() || path[i] == '/') && i > 1) out.insert(path.substr(0, i));
+  }
+}
+
+}  // namespace
+
+RoleFlags acl_roles(const UserConfig& cfg, std::string_view authid, std::string_view path) {
+  auto norm = normalize_acl_path(path);
+  if (!norm) return {};
+  if (authid == "root@pam") return RoleFlags{{std::string(kAdministratorRole), true}};
+  if (auto parts = split_tokenid(authid)) {
+    const TokenEntry* token = cfg.token(authid);
+    if (!token) return {};
+    if (!token->privsep) return acl_roles(cfg, parts->first, *norm);
+  }
+  return walk(cfg, authid, *norm);
+}
+
+PrivMap effective_privileges(const UserConfig& cfg, const Identity& who, std::string_view path, std::int64_t now) {
+  auto norm = normalize_acl_path(path);
+  if (!norm) return {};
+  if (who.is_root()) return all_privs();  // even if user.cfg disables root: the local CLI runs as root
+  if (!cfg.user_active(who.user, now)) return {};
+  PrivMap user_privs = who.user == "root@pam" ? all_privs() : privs_of_roles(cfg, roles_with_pools(cfg, who.user, *norm));
+  if (!who.is_token()) return user_privs;
+
+  std::string tokenid = who.full();
+  const TokenEntry* token = cfg.token(tokenid);
+  if (!token || (token->expire != 0 && token->expire < now)) return {};
+  if (!token->privsep) return user_privs;
+  PrivMap token_privs = privs_of_roles(cfg, roles_with_pools(cfg, tokenid, *norm));
+  PrivMap out;
+  for (const auto& [priv, propagate] : token_privs) {
+    auto u = user_privs.find(priv);
+    if (u != user_privs.end()) out[priv] = propagate && u->second;
+  }
+  return out;
+}
+
+std::vector<std::string> acl_tree_paths(const UserConfig& cfg) {
+  std::set<std::string, AclPathLess> paths;
+  paths.insert("/");
+  for (const auto& [path, node] : cfg.acl) add_with_ancestors(path, paths);
+  return {paths.begin(), paths.end()};
+}
+
+std::vector<std::string> permission_paths(const UserConfig& cfg) {
+  std::set<std::string, AclPathLess> paths{"/",        "/access", "/access/groups", "/nodes",
+                                           "/pool",    "/sdn",    "/storage",       "/vms"};
+  for (const auto& p : acl_tree_paths(cfg)) paths.insert(p);
+  for (const auto& [name, pool] : cfg.pools) {
+    for (const auto& vmid : pool.vms) paths.insert("/vms/" + vmid);
+    for (const auto& sid : pool.storage) paths.insert("/storage/" + sid);
+  }
+  return {paths.begin(), paths.end()};
+}
+
+}  // namespace pvx::auth

@@ -1,0 +1,44 @@
+#pragma once
+// The CLI's commands. Each returns the process exit code; errors are thrown as pvx::Error and
+// printed by main.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "schema/schema.h"
+
+namespace pvx::api { class Router; }
+
+namespace pvx::cli {
+
+using Args = std::vector<std::string>;
+
+// Options shared by every command, taken out of the arguments first.
+struct GlobalOptions {
+  std::string data_dir;
+  std::string output_format = "text";
+};
+
+// Positional arguments and --name value options; a boolean option may stand alone (--force).
+struct ParsedArgs {
+  std::vector<std::string> positional;
+  nlohmann::json options = nlohmann::json::object();
+};
+ParsedArgs parse_args(const Args& args, const schema::Schema* parameters);
+GlobalOptions take_global_options(Args& args);
+
+// The tools whose names the pvx binary answers to.
+const std::vector<std::string>& tool_names();
+
+int run_pvesh(const api::Router& router, Args args, const GlobalOptions& global);
+int run_tool(const api::Router& router, const std::string& tool, Args args, const GlobalOptions& global);
+int run_schema(const api::Router& router, const Args& args);
+int run_completion(const Args& args);
+int run_complete_words(const api::Router& router, const Args& words);
+int run_man(const api::Router& router, const Args& args);
+
+// Usage text of one tool (its subcommands and their parameters), shared by help and man pages.
+std::string tool_usage(const api::Router& router, const std::string& tool);
+
+}  // namespace pvx::cli

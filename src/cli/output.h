@@ -1,0 +1,13 @@
+#pragma once
+// Turning pvxd's answers into CLI results: errors become pvx::Error, tasks are followed.
+#include "cli/client.h"
+
+namespace pvx::cli {
+
+// Throws pvx::Error with the status, reason and per-parameter messages of a failed call.
+void check_reply(const ApiReply& reply);
+
+// Prints a task's log as it grows until the task ends; returns 0 when it ended OK.
+int follow_task(const Client& client, const std::string& upid);
+
+}  // namespace pvx::cli

@@ -1,0 +1,141 @@
+// qm, pct, pvesm, pveum, pvecm, vzdump, ha-manager: subcommands declared as CLI aliases beside
+// their API methods.
+#include <iostream>
+
+#include "api/router.h"
+#include "base/error.h"
+#include "base/strings.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "cli/output.h"
+#include "schema/describe.h"
+
+namespace pvx::cli {
+namespace {
+
+struct AliasRef {
+  const api::ApiMethod* method;
+  const api::CliAlias* alias;
+};
+
+std::vector<AliasRef> aliases_of(const api::Router& router, const std::string& tool) {
+  std::vector<AliasRef> out;
+  for (const api::ApiMethod* m : router.all()) {
+    for (const auto& a : m->cli) {
+      if (a.tool == tool) out.push_back({m, &a});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const AliasRef& x, const AliasRef& y) {
+    return x.alias->command < y.alias->command;
+  });
+  return out;
+}
+
+// The alias whose command words are the longest prefix of args.
+std::optional<AliasRef> find_alias(const std::vector<AliasRef>& aliases, const Args& args, size_t& used) {
+  std::optional<AliasRef> best;
+  used = 0;
+  for (const auto& a : aliases) {
+    auto words = split_any(a.alias->command, " ");
+    if (words.size() > args.size() || words.size() <= used) continue;
+    if (std::equal(words.begin(), words.end(), args.begin())) {
+      best = a;
+      used = words.size();
+    }
+  }
+  return best;
+}
+
+std::string local_node(const Client& client) {
+  ApiReply reply = client.call("GET", "/cluster/status", nlohmann::json::object());
+  check_reply(reply);
+  for (const auto& e : reply.body["data"]) {
+    if (e.value("type", "") == "node" && e.value("local", 0) == 1) return e.value("name", "");
+  }
+  throw Error("unable to find the local node name");
+}
+
+std::string fill_path(const std::string& tmpl, nlohmann::json& params) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size();) {
+    if (tmpl[i] == '{') {
+      auto end = tmpl.find('}', i);
+      std::string name = tmpl.substr(i + 1, end - i - 1);
+      if (!params.contains(name)) throw Error::param(name, "property is missing and it is not optional");
+      const auto& v = params[name];
+      out += url_encode(v.is_string() ? v.get<std::string>() : v.dump());
+      params.erase(name);
+      i = end + 1;
+    } else {
+      out.push_back(tmpl[i++]);
+    }
+  }
+  return out;
+}
+
+std::string command_usage(const std::string& tool, const AliasRef& a) {
+  std::string out = tool + " " + a.alias->command;
+  for (const auto& p : a.alias->positional) out += " <" + p + ">";
+  std::string opts;
+  if (a.method->parameters) {
+    for (const auto& [name, s] : a.method->parameters->properties) {
+      if (name == "node" || std::find(a.alias->positional.begin(), a.alias->positional.end(), name) !=
+                                a.alias->positional.end()) {
+        continue;
+      }
+      opts += "\n      --" + name + " " + schema::type_text(*s) + (s->optional ? "" : " (required)");
+    }
+  }
+  return out + (opts.empty() ? "" : " [OPTIONS]" + opts) + "\n";
+}
+
+}  // namespace
+
+std::string tool_usage(const api::Router& router, const std::string& tool) {
+  auto aliases = aliases_of(router, tool);
+  std::string out = "USAGE: " + tool + " <COMMAND> [ARGS] [OPTIONS]\n";
+  if (aliases.empty()) return out + "\n  (no commands are available in this version)\n";
+  for (const auto& a : aliases) out += "\n  " + command_usage(tool, a);
+  return out;
+}
+
+int run_tool(const api::Router& router, const std::string& tool, Args args, const GlobalOptions& global) {
+  if (args.empty() || args[0] == "help" || args[0] == "--help") {
+    std::cout << tool_usage(router, tool);
+    return args.empty() ? 255 : 0;
+  }
+  auto aliases = aliases_of(router, tool);
+  size_t used = 0;
+  auto alias = find_alias(aliases, args, used);
+  if (!alias) {
+    std::cerr << "ERROR: unknown command '" << tool << " " << args[0] << "'\n" << tool_usage(router, tool);
+    return 255;
+  }
+  const api::ApiMethod& m = *alias->method;
+  ParsedArgs parsed = parse_args(Args(args.begin() + static_cast<long>(used), args.end()), m.parameters.get());
+  const auto& pos = alias->alias->positional;
+  if (parsed.positional.size() > pos.size()) {
+    throw Error("too many arguments\n" + command_usage(tool, *alias), 400);
+  }
+  for (size_t i = 0; i < parsed.positional.size(); ++i) parsed.options[pos[i]] = parsed.positional[i];
+  for (const auto& [name, value] : alias->alias->fixed) parsed.options[name] = value;
+  for (size_t i = parsed.positional.size(); i < pos.size(); ++i) {
+    if (!m.parameters->property(pos[i]) || !m.parameters->property(pos[i])->optional) {
+      throw Error::param(pos[i], "property is missing and it is not optional");
+    }
+  }
+  Client client(socket_path(global.data_dir));
+  if (m.path.find("{node}") != std::string::npos && !parsed.options.contains("node")) {
+    parsed.options["node"] = local_node(client);
+  }
+  std::string path = fill_path(m.path, parsed.options);
+  ApiReply reply = client.call(api::verb_name(m.verb), path, parsed.options);
+  check_reply(reply);
+  const auto& data = reply.body["data"];
+  if (data.is_string() && data.get<std::string>().starts_with("UPID:")) return follow_task(client, data);
+  std::cout << render(data, m.returns.get(), parse_output_format(global.output_format));
+  return 0;
+}
+
+}  // namespace pvx::cli

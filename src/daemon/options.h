@@ -1,0 +1,20 @@
+#pragma once
+// pvxd's command line.
+#include <filesystem>
+#include <string>
+
+namespace pvx::daemon {
+
+struct Options {
+  std::filesystem::path data_dir = "/var/lib/pvx";
+  std::string listen_host = "::";
+  unsigned short port = 8006;
+  std::string node;  // default: the host name up to the first dot
+  bool debug = false;
+};
+
+// Throws pvx::Error(400) naming the bad option; handles --help by printing usage and exiting.
+Options parse_options(int argc, char** argv);
+std::string default_node_name();
+
+}  // namespace pvx::daemon

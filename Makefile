@@ -1,7 +1,7 @@
 # pvx: the two commands of the README are `make run` and `make test`.
 BUILD      ?= build
 DATA_DIR   ?= /var/lib/pvx
-LISTEN     ?= 0.0.0.0:8006
+LISTEN     ?=
 JOBS       ?= $(shell nproc)
 WERROR     ?= ON
 CMAKE_ARGS ?=
@@ -20,7 +20,7 @@ build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: deps build
-	$(BUILD)/bin/pvxd --data-dir $(DATA_DIR) --listen $(LISTEN)
+	$(BUILD)/bin/pvxd --data-dir $(DATA_DIR) $(if $(LISTEN),--listen $(LISTEN))
 
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 900

@@ -218,6 +218,9 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
 
   try {
     auth::Identity who;
+    if (!method.allowtoken && req.header("authorization").starts_with("PVEAPIToken")) {
+      throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
+    }
     if (method.permission.kind != Permission::Kind::World || req.local_socket) {
       Authenticated a = authenticate(req, *impl_->services.auth);
       if (a.by_ticket && *verb != Verb::Get && !method.csrf_exempt &&

@@ -58,6 +58,8 @@ class SignalWaiter {
 int run(const Options& opt) {
   SignalWaiter signals;  // first: every thread started later inherits the blocked signals
 
+  // Keys, password hashes and token hashes live in the data directory: nothing in it is for others.
+  ::umask(077);
   std::filesystem::create_directories(opt.data_dir);
   ::chmod(opt.data_dir.c_str(), 0700);
   std::filesystem::create_directories(opt.data_dir / "ssl");

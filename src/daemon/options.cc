@@ -25,7 +25,7 @@ void parse_listen(const std::string& value, Options& o) {
   char* end = nullptr;
   long port = std::strtol(value.c_str() + colon + 1, &end, 10);
   if (*end != '\0' || port < 0 || port > 65535) throw Error::param("listen", "invalid port");
-  o.listen_host = host.empty() || host == "*" ? "::" : host;
+  o.listen_host = host.empty() || host == "*" ? "::" : host == "localhost" ? "127.0.0.1" : host;
   o.port = static_cast<unsigned short>(port);
 }
 

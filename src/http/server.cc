@@ -529,7 +529,7 @@ asio::awaitable<bool> Server::Impl::write_response(Stream& stream, Response resp
   res.version(version == 10 ? 10 : 11);
   res.result(status);
   res.reason(reason_phrase(response.reason, status));
-  res.set(bhttp::field::server, "pve-api-daemon/3.0");
+  res.set(bhttp::field::server, "pvxd/0.1");
   res.set(bhttp::field::date, http_date());
   if (!response.content_type.empty()) res.set(bhttp::field::content_type, sanitize(response.content_type));
   bool encoded = false;

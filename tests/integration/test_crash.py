@@ -26,7 +26,7 @@ import requests
 import harness
 from harness import NODE, TESTER, TESTER_PW
 
-ROUNDS = 3
+ROUNDS = 5
 MIN_ACKS = 5           # per API stream before the kill is armed
 ARM_TIMEOUT = 30.0
 

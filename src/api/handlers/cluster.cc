@@ -167,7 +167,9 @@ void register_cluster(Router& r) {
       .path = "/cluster/nextid",
       .description = "Get next free VMID. Pass a VMID to assert that its free (at time of check).",
       .parameters = ref(object({{"vmid", std_opt::vmid().opt()}})),
-      .returns = ref(integer()),
+      // PVE declares an integer but answers with a JSON string ("100"); clients depend on the
+      // answer, so pvx declares what it sends.
+      .returns = ref(string("The next free VMID.").pat("[1-9][0-9]{2,8}")),
       .permission = all(),
       .handler = next_id,
   });
@@ -177,7 +179,7 @@ void register_cluster(Router& r) {
       .path = "/cluster/tasks",
       .description = "List recent tasks (cluster wide).",
       .parameters = ref(object({})),
-      .returns = ref(array(task_list_entry_schema()).link("{upid}")),
+      .returns = ref(array(task_list_entry_schema(true)).link("{upid}")),
       .permission = all().describe("Tasks of the caller, and all tasks of nodes the caller may audit."),
       .handler = cluster_tasks,
   });

@@ -36,9 +36,9 @@ Json task_status_entry(const tasks::TaskInfo& t) {
   return e;
 }
 
-schema::Schema task_list_entry_schema() {
+schema::Schema task_list_entry_schema(bool cluster_list) {
   using namespace schema;
-  return object({
+  std::vector<std::pair<std::string, Schema>> props = {
       {"upid", string().with_title("UPID")},
       {"node", string().with_title("Node")},
       {"pid", integer().with_title("PID")},
@@ -50,7 +50,9 @@ schema::Schema task_list_entry_schema() {
       {"tokenid", string().opt()},
       {"endtime", integer().with_title("Endtime").render("timestamp").opt()},
       {"status", string().with_title("Status").opt()},
-  });
+  };
+  if (cluster_list) props.emplace_back("saved", string("Whether the task has ended and its log was saved.").opt());
+  return object(std::move(props));
 }
 
 schema::Schema task_status_schema() {

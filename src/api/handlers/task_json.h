@@ -8,7 +8,8 @@ namespace pvx::api::handlers {
 
 schema::Json task_list_entry(const tasks::TaskInfo& t);
 schema::Json task_status_entry(const tasks::TaskInfo& t);
-schema::Schema task_list_entry_schema();
+// `cluster_list`: /cluster/tasks entries also carry "saved".
+schema::Schema task_list_entry_schema(bool cluster_list = false);
 schema::Schema task_status_schema();
 
 }  // namespace pvx::api::handlers

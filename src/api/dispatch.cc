@@ -1,6 +1,7 @@
 #include "api/dispatch.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <cstdlib>
@@ -23,6 +24,8 @@ namespace {
 using schema::Json;
 
 enum class Format { Json, ExtJs };
+
+constexpr auto kFailedLoginDelay = std::chrono::seconds(3);
 
 std::string first_line(std::string_view s) {
   auto nl = s.find('\n');
@@ -246,7 +249,14 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
     if (method.blocking) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
                                       respond = std::move(respond)]() mutable {
-        respond(impl_->call(method, format, std::move(who), std::move(params)));
+        http::Response r = impl_->call(method, format, std::move(who), std::move(params));
+        bool failed_login = method.permission.kind == Permission::Kind::World && r.status == 401;
+        if (!failed_login) return respond(std::move(r));
+        // Slow down password guessing as PVE does, without holding a worker thread meanwhile.
+        auto timer = std::make_shared<boost::asio::steady_timer>(impl_->pool.get_executor(), kFailedLoginDelay);
+        timer->async_wait([timer, r = std::move(r), respond = std::move(respond)](auto) mutable {
+          respond(std::move(r));
+        });
       });
       return;
     }

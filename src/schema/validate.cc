@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <unordered_map>
@@ -31,6 +32,16 @@ std::string child_path(const std::string& path, const std::string& key) { return
 bool is_integer_text(std::string_view v) {
   static const std::regex re("[+-]?\\d+");
   return std::regex_match(v.begin(), v.end(), re);
+}
+
+// The value of integer text ("42", "+42", "-7"), or nullopt when it is not one or overflows.
+std::optional<std::int64_t> integer_from_text(std::string_view t) {
+  if (!is_integer_text(t)) return std::nullopt;
+  if (t.front() == '+') t.remove_prefix(1);
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+  if (ec != std::errc() || end != t.data() + t.size()) return std::nullopt;
+  return n;
 }
 
 bool is_number_text(std::string_view v) {
@@ -104,16 +115,9 @@ bool check_scalar_type(const Schema& s, Json& v, const std::string& path, Errors
         break;
       }
       if (mode == Mode::Coerce && v.is_string()) {
-        const std::string& t = v.get_ref<const std::string&>();
-        if (is_integer_text(t)) {
-          std::string_view digits = t;
-          if (digits.front() == '+') digits.remove_prefix(1);
-          std::int64_t n = 0;
-          auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-          if (ec == std::errc() && end == digits.data() + digits.size()) {
-            v = n;
-            return true;
-          }
+        if (auto n = integer_from_text(v.get_ref<const std::string&>())) {
+          v = *n;
+          return true;
         }
       }
       break;
@@ -122,15 +126,9 @@ bool check_scalar_type(const Schema& s, Json& v, const std::string& path, Errors
       if (mode == Mode::Coerce && v.is_string()) {
         const std::string& t = v.get_ref<const std::string&>();
         if (is_number_text(t)) {
-          if (is_integer_text(t)) {
-            std::string_view digits = t;
-            if (digits.front() == '+') digits.remove_prefix(1);
-            std::int64_t n = 0;
-            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-            if (ec == std::errc() && end == digits.data() + digits.size()) {
-              v = n;
-              return true;
-            }
+          if (auto n = integer_from_text(t)) {
+            v = *n;
+            return true;
           }
           v = std::strtod(t.c_str(), nullptr);
           return true;

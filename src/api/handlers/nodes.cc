@@ -74,6 +74,13 @@ Json node_time() {
   return {{"timezone", tz}, {"time", now}, {"localtime", now + local.tm_gmtoff}};
 }
 
+Schema max_workers_param() {
+  return integer("Defines the maximum number of tasks running concurrently. If not set, uses 'max_workers' from "
+                 "the datacenter config.")
+      .min(1)
+      .opt();
+}
+
 Permission power_permission() {
   return all().describe("The 'VM.PowerMgmt' permission is required on '/' or on '/vms/<ID>' for each ID passed "
                         "via the 'vms' parameter.");
@@ -208,8 +215,7 @@ void register_nodes(Router& r) {
           {"force", boolean("Issue start command even if virtual guest have 'onboot' not set or set to off.")
                         .def(1).opt()},
           {"vms", string("Only consider guests from this comma separated list of VMIDs.").fmt("pve-vmid-list").opt()},
-          {"max-workers", integer("Defines the maximum number of tasks running concurrently. If not set, uses "
-                                  "'max_workers' from the datacenter config.").min(1).opt()},
+          {"max-workers", max_workers_param()},
       })),
       .returns = ref(string()),
       .permission = power_permission(),
@@ -229,8 +235,7 @@ void register_nodes(Router& r) {
                               "then simply aborted or a hard-stop is forced.")
                           .min(0).max(7200).def(180).opt()},
           {"vms", string("Only consider Guests with these IDs.").fmt("pve-vmid-list").opt()},
-          {"max-workers", integer("Defines the maximum number of tasks running concurrently. If not set, uses "
-                                  "'max_workers' from the datacenter config.").min(1).opt()},
+          {"max-workers", max_workers_param()},
       })),
       .returns = ref(string()),
       .permission = power_permission(),

@@ -15,8 +15,9 @@ class RequestContext;
 enum class Verb { Get, Post, Put, Delete };
 const char* verb_name(Verb v);  // "GET", ...
 
-// Handlers run synchronously. Quick ones (in-memory, store reads) run on the I/O thread; a
-// method marked `blocking` runs on the worker pool. Long work starts a task and returns its UPID.
+// Handlers run synchronously. GET handlers (in-memory data, store reads) run on the I/O thread;
+// writes, and any method marked `blocking`, run on the worker pool. Long work starts a task and
+// returns its UPID.
 using Handler = std::function<schema::Json(RequestContext&)>;
 
 // A CLI alias: `qm start VMID` = POST /nodes/{node}/qemu/{vmid}/status/start with the given
@@ -39,7 +40,7 @@ struct ApiMethod {
   bool protected_ = false;   // PVE runs these in the privileged daemon; recorded for the dump
   std::string proxyto;       // parameter naming the node that must run it ("node"), or empty
   bool allowtoken = true;    // false: API tokens get 403
-  bool blocking = false;     // run on the worker pool, not the I/O thread
+  bool blocking = false;     // a GET that must run on the worker pool, not the I/O thread
   bool csrf_exempt = false;  // the multipart upload endpoint
   Handler handler;
   std::vector<CliAlias> cli;

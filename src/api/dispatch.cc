@@ -246,7 +246,8 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
       if (auto deny = evaluate(method.permission, who, params, *impl_->services.auth)) throw Error(*deny, 403);
     }
 
-    if (method.blocking) {
+    // Writes wait for fsync and logins may wait for PAM: both leave the I/O threads.
+    if (method.blocking || *verb != Verb::Get) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
                                       respond = std::move(respond)]() mutable {
         http::Response r = impl_->call(method, format, std::move(who), std::move(params));

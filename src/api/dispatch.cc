@@ -84,6 +84,16 @@ std::optional<std::string> cookie_value(const std::string& header, std::string_v
   return std::nullopt;
 }
 
+constexpr std::string_view kTokenScheme = "PVEAPIToken";
+
+// "PVEAPIToken=..." or "PVEAPIToken ..." (PVE accepts both); a bare scheme is a token header
+// with an empty value, which then fails to verify.
+bool is_token_header(std::string_view authz) {
+  return authz.starts_with(kTokenScheme) &&
+         (authz.size() == kTokenScheme.size() || authz[kTokenScheme.size()] == '=' ||
+          authz[kTokenScheme.size()] == ' ');
+}
+
 struct Authenticated {
   auth::Identity who;
   bool by_ticket = false;
@@ -92,8 +102,10 @@ struct Authenticated {
 Authenticated authenticate(const http::Request& req, auth::AuthService& auth) {
   if (req.local_socket) return {auth::Identity{.user = "root@pam"}, false};
   const std::string& authz = req.header("authorization");
-  if (authz.starts_with("PVEAPIToken")) {
-    std::string value = url_decode(authz.substr(std::string_view("PVEAPIToken").size() + 1), false);
+  if (is_token_header(authz)) {
+    std::string value =
+        authz.size() > kTokenScheme.size() ? url_decode(std::string_view(authz).substr(kTokenScheme.size() + 1), false)
+                                           : std::string();
     auto who = auth.verify_api_token(value);
     if (!who) throw Error("authentication failure", 401);
     return {*who, false};
@@ -221,7 +233,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
 
   try {
     auth::Identity who;
-    if (!method.allowtoken && req.header("authorization").starts_with("PVEAPIToken")) {
+    if (!method.allowtoken && is_token_header(req.header("authorization"))) {
       throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
     }
     if (method.permission.kind != Permission::Kind::World || req.local_socket) {

@@ -71,7 +71,9 @@ std::optional<std::string> evaluate(const Permission& p, const auth::Identity& w
       return std::string("Permission check failed (user != root@pam)");
     case K::UserSelf: {
       auto it = params.find("userid");
-      if (it != params.end() && it->is_string() && it->get<std::string>() == who.user) return std::nullopt;
+      // A token is never "self": it must not manage its own user's tokens (PVE compares with
+      // "user@realm!token").
+      if (it != params.end() && it->is_string() && it->get<std::string>() == who.full()) return std::nullopt;
       return std::string("Permission check failed (user != userid)");
     }
     case K::UserRealm: {

@@ -22,6 +22,8 @@ bool is_comment(std::string_view line) {
 bool parse_header(std::string_view line, std::string& type, std::string& id) {
   static const std::regex kHeader(R"(^(\S+):\s*(\S+)\s*$)");
   std::cmatch m;
+  // std::regex needs stack in proportion to the input; a header line is never this long.
+  if (line.size() > 4096) return false;
   if (!std::regex_match(line.data(), line.data() + line.size(), m, kHeader)) return false;
   type = m[1].str();
   id = m[2].str();

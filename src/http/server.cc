@@ -486,6 +486,12 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
         }
         co_return;
       }
+      if (bec && bec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+          bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message) {
+        // A malformed body (bad chunk size, bad encoding): answer it, then close.
+        co_await write_response(stream, error_response(400, "malformed request body"), version, false, false, false);
+        co_return;
+      }
       if (bec) co_return;
     }
     lowest.expires_never();

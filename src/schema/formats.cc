@@ -626,15 +626,22 @@ std::optional<std::string> check_format(std::string_view format, std::string_vie
   auto [base, suffix] = split_suffix(format);
   auto it = registry().find(base);
   if (it == registry().end()) throw std::logic_error("undefined format '" + std::string(format) + "'");
+  // Format checks use std::regex, whose stack use grows with the input; no single formatted
+  // value is this long, so longer ones are refused before any check runs.
+  constexpr std::size_t kMaxValue = 4096;
+  auto check_one = [&](std::string_view v) -> std::optional<std::string> {
+    if (v.size() > kMaxValue) return "value is too long (at most " + std::to_string(kMaxValue) + " characters)";
+    return it->second(v);
+  };
   if (suffix == "-list") {
     // Empty lists are allowed, as in PVE.
     for (const auto& item : split_list(value)) {
-      if (auto err = it->second(item)) return err;
+      if (auto err = check_one(item)) return err;
     }
     return std::nullopt;
   }
   if (suffix == "-opt" && value.empty()) return std::nullopt;
-  return it->second(value);
+  return check_one(value);
 }
 
 std::optional<std::uint64_t> parse_disk_size(std::string_view text) {

@@ -29,9 +29,22 @@ void add_error(Errors& errors, const std::string& path, const std::string& msg) 
 
 std::string child_path(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 
+// Hand-written scanners rather than std::regex: libstdc++'s regex recurses once per character,
+// and parameters are attacker-controlled and may be long.
+// Longer values are refused before a pattern is tried: std::regex needs stack in proportion to
+// the input, and no declared pattern describes values this long.
+constexpr size_t kMaxRegexInput = 4096;
+
+size_t scan_digits(std::string_view v, size_t i) {
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+  return i;
+}
+
+// [+-]?\d+
 bool is_integer_text(std::string_view v) {
-  static const std::regex re("[+-]?\\d+");
-  return std::regex_match(v.begin(), v.end(), re);
+  size_t i = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+  size_t end = scan_digits(v, i);
+  return end > i && end == v.size();
 }
 
 // The value of integer text ("42", "+42", "-7"), or nullopt when it is not one or overflows.
@@ -44,9 +57,26 @@ std::optional<std::int64_t> integer_from_text(std::string_view t) {
   return n;
 }
 
+// [+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?
 bool is_number_text(std::string_view v) {
-  static const std::regex re("[+-]?(?:\\d+\\.\\d+|\\d+\\.|\\.\\d+|\\d+)(?:[eE][+-]?\\d+)?");
-  return std::regex_match(v.begin(), v.end(), re);
+  size_t i = !v.empty() && (v[0] == '+' || v[0] == '-') ? 1 : 0;
+  size_t int_end = scan_digits(v, i);
+  size_t end = int_end;
+  if (end < v.size() && v[end] == '.') {
+    size_t frac_end = scan_digits(v, end + 1);
+    if (int_end == i && frac_end == end + 1) return false;  // "." alone
+    end = frac_end;
+  } else if (int_end == i) {
+    return false;
+  }
+  if (end < v.size() && (v[end] == 'e' || v[end] == 'E')) {
+    size_t e = end + 1;
+    if (e < v.size() && (v[e] == '+' || v[e] == '-')) ++e;
+    size_t exp_end = scan_digits(v, e);
+    if (exp_end == e) return false;
+    end = exp_end;
+  }
+  return end == v.size();
 }
 
 std::size_t utf8_length(std::string_view s) {
@@ -265,6 +295,11 @@ std::string format_error_text(const std::string& fatal, const Errors& key_errors
 
 void check_string_constraints(const Schema& s, const Json& v, const std::string& path, Errors& errors) {
   const std::string text = value_text(v);
+  // Length first: it is cheap, and it keeps overlong values away from the regex engine.
+  if (s.max_length && utf8_length(text) > *s.max_length) {
+    add_error(errors, path, "value may only be " + std::to_string(*s.max_length) + " characters long");
+    return;
+  }
   if (s.format_object) {
     std::string fatal;
     Errors key_errors;
@@ -279,12 +314,8 @@ void check_string_constraints(const Schema& s, const Json& v, const std::string&
       return;
     }
   }
-  if (!s.pattern.empty() && !std::regex_match(text, compiled(s.pattern))) {
+  if (!s.pattern.empty() && (text.size() > kMaxRegexInput || !std::regex_match(text, compiled(s.pattern)))) {
     add_error(errors, path, "value does not match the regex pattern");
-    return;
-  }
-  if (s.max_length && utf8_length(text) > *s.max_length) {
-    add_error(errors, path, "value may only be " + std::to_string(*s.max_length) + " characters long");
     return;
   }
   if (s.min_length && utf8_length(text) < *s.min_length) {

@@ -210,3 +210,35 @@ TEST(CheckValue, FreeFormObjectsAndExtraKeys) {
 
 }  // namespace
 }  // namespace pvx::schema
+
+namespace pvx::schema {
+
+// Long attacker-controlled values must be refused (or accepted) without the regex engine
+// exhausting the stack.
+TEST(ValidateLongValues, AreCheckedWithoutRecursionLimits) {
+  Schema params = object({
+      {"password", string()},
+      {"realm", std_opt::realm().opt()},
+      {"max_workers", integer().opt()},
+      {"keys", string().pat("[0-9a-zA-Z!=]{0,4096}").opt()},
+  });
+  Json ok = {{"password", std::string(200000, '1')}};
+  EXPECT_NO_THROW(validate_params(params, ok));
+  EXPECT_TRUE(ok["password"].is_string());
+
+  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"realm", std::string(200000, 'a')},
+           {"max_workers", std::string(100000, '1')},
+           {"keys", std::string(100000, 'a')}}) {
+    Json p = {{"password", "x"}, {name, value}};
+    try {
+      validate_params(params, p);
+      ADD_FAILURE() << name << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), 400);
+      EXPECT_TRUE(e.params().count(name)) << name;
+    }
+  }
+}
+
+}  // namespace pvx::schema

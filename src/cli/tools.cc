@@ -80,8 +80,10 @@ std::string command_usage(const std::string& tool, const AliasRef& a) {
   std::string opts;
   if (a.method->parameters) {
     for (const auto& [name, s] : a.method->parameters->properties) {
-      if (name == "node" || std::find(a.alias->positional.begin(), a.alias->positional.end(), name) !=
-                                a.alias->positional.end()) {
+      bool fixed = std::any_of(a.alias->fixed.begin(), a.alias->fixed.end(),
+                               [&](const auto& f) { return f.first == name; });
+      if (name == "node" || fixed ||
+          std::find(a.alias->positional.begin(), a.alias->positional.end(), name) != a.alias->positional.end()) {
         continue;
       }
       opts += "\n      --" + name + " " + schema::type_text(*s) + (s->optional ? "" : " (required)");

@@ -159,8 +159,9 @@ void register_node_tasks(Router& r) {
       .proxyto = "node",
       .handler = [](RequestContext& ctx) {
         auto info = find_task(ctx, "Sys.Audit");
-        auto [lines, total] =
-            ctx.services().tasks->read_log(info.upid_text, ctx.integer_or("start", 0), ctx.integer_or("limit", 50));
+        // download=1 asks for the whole log (limit 0 = to the end).
+        std::int64_t limit = ctx.flag("download") ? 0 : ctx.integer_or("limit", 50);
+        auto [lines, total] = ctx.services().tasks->read_log(info.upid_text, ctx.integer_or("start", 0), limit);
         Json out = Json::array();
         for (const auto& l : lines) out.push_back({{"n", l.n}, {"t", l.t}});
         ctx.set_total(total);

@@ -6,6 +6,12 @@
 
 namespace pvx::api {
 
+std::string privs_text(const std::vector<std::string>& privs, bool any) {
+  std::string out;
+  for (const auto& p : privs) out += (out.empty() ? "" : any ? " | " : ", ") + p;
+  return out;
+}
+
 std::string expand_path(const std::string& path_template, const schema::Json& params) {
   std::string out;
   for (size_t i = 0; i < path_template.size();) {
@@ -27,12 +33,6 @@ std::string expand_path(const std::string& path_template, const schema::Json& pa
 }
 
 namespace {
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : " | ") + s;
-  return out;
-}
 
 // PVE's "userid-group" check: the privileges on /access/groups, or on the groups concerned.
 bool user_group_allowed(const Permission& p, const auth::Identity& who, const schema::Json& params,
@@ -85,13 +85,11 @@ std::optional<std::string> evaluate(const Permission& p, const auth::Identity& w
     }
     case K::UserGroup:
       if (user_group_allowed(p, who, params, auth)) return std::nullopt;
-      return "Permission check failed (/access/groups, " + join(p.privs) + ")";
+      return "Permission check failed (/access/groups, " + privs_text(p.privs, true) + ")";
     case K::Perm: {
       std::string path = expand_path(p.path, params);
       if (auth.check(who, path, p.privs, p.any)) return std::nullopt;
-      std::string privs;
-      for (const auto& priv : p.privs) privs += (privs.empty() ? "" : p.any ? " | " : ", ") + priv;
-      return "Permission check failed (" + path + ", " + privs + ")";
+      return "Permission check failed (" + path + ", " + privs_text(p.privs, p.any) + ")";
     }
     case K::And: {
       for (const auto& op : p.operands) {

@@ -2,6 +2,7 @@
 // Evaluates a declared Permission for a caller and the request's parameters.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/permission.h"
 #include "auth/identity.h"
@@ -13,6 +14,10 @@ namespace pvx::api {
 
 // Replaces "{name}" in a permission path with the request's parameter values.
 std::string expand_path(const std::string& path_template, const schema::Json& params);
+
+// "VM.Audit, VM.Console" (all needed) or "VM.Audit | VM.Console" (any one): the privilege part of
+// a 403 message.
+std::string privs_text(const std::vector<std::string>& privs, bool any);
 
 // nullopt when allowed; otherwise the 403 message ("Permission check failed (/vms/100, VM.Audit)").
 std::optional<std::string> evaluate(const Permission& permission, const auth::Identity& who,

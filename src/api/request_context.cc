@@ -1,21 +1,10 @@
 #include "api/request_context.h"
 
+#include "api/permission_check.h"
 #include "auth/auth_service.h"
 #include "base/error.h"
 
 namespace pvx::api {
-namespace {
-
-std::string privs_text(const std::vector<std::string>& privs, bool any) {
-  std::string out;
-  for (const auto& p : privs) {
-    if (!out.empty()) out += any ? " | " : ", ";
-    out += p;
-  }
-  return out;
-}
-
-}  // namespace
 
 bool RequestContext::has(std::string_view name) const {
   return params_.is_object() && params_.contains(name) && !params_[std::string(name)].is_null();

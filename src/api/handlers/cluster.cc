@@ -7,7 +7,6 @@
 #include "api/handlers/register.h"
 #include "api/handlers/task_json.h"
 #include "api/handlers/vmid_range.h"
-#include "metrics/host_stats.h"
 #include "tasks/task_runner.h"
 
 namespace pvx::api::handlers {
@@ -29,23 +28,14 @@ std::string node_address(const std::string& node) {
   return out;
 }
 
-Json node_resource(RequestContext& ctx) {
-  const auto& node = ctx.services().node;
-  auto st = metrics::read_host_status("/");
-  return {
-      {"id", "node/" + node}, {"type", "node"},  {"node", node},  {"status", "online"},
-      {"cpu", st.cpu},        {"maxcpu", st.cpuinfo.cpus},        {"mem", st.memory.used},
-      {"maxmem", st.memory.total}, {"disk", st.rootfs_used},      {"maxdisk", st.rootfs_total},
-      {"uptime", st.uptime},  {"level", ""},     {"cgroup-mode", 1},
-  };
-}
-
 Json resources(RequestContext& ctx) {
   Json out = Json::array();
   auto type = ctx.opt_str("type");
   const auto& node = ctx.services().node;
   if ((!type || *type == "node") && ctx.allowed("/nodes/" + node, {"Sys.Audit"})) {
-    out.push_back(node_resource(ctx));
+    Json e = local_node_entry(ctx, true);
+    e["cgroup-mode"] = 1;
+    out.push_back(std::move(e));
   }
   // Storage and guest entries join as those areas land.
   return out;
@@ -57,10 +47,8 @@ Json cluster_tasks(RequestContext& ctx) {
   f.limit = 2000;
   auto [page, total] = ctx.services().tasks->list(f);
   Json out = Json::array();
-  std::string audit_node;
   for (const auto& t : page) {
-    std::string owner = t.upid.user.substr(0, t.upid.user.find('!'));
-    if (owner != ctx.who().user && !ctx.allowed("/nodes/" + t.upid.node, {"Sys.Audit"})) continue;
+    if (!may_see_task(ctx, t.upid, "Sys.Audit")) continue;
     Json e = task_list_entry(t);
     if (t.running) e.erase("status");
     e["saved"] = t.running ? "0" : "1";

@@ -1,5 +1,7 @@
 #include "api/handlers/common.h"
 
+#include "metrics/host_stats.h"
+
 #ifndef PVX_REPOID
 #define PVX_REPOID "00000000"
 #endif
@@ -17,5 +19,21 @@ schema::Schema dir_index_returns(const std::string& key) {
 }
 
 const char* repoid() { return PVX_REPOID; }
+
+Json local_node_entry(RequestContext& ctx, bool with_usage) {
+  const auto& node = ctx.services().node;
+  Json e = {{"node", node}, {"status", "online"}, {"id", "node/" + node}, {"type", "node"}, {"level", ""}};
+  if (with_usage) {
+    auto st = metrics::read_host_status("/");
+    e["cpu"] = st.cpu;
+    e["maxcpu"] = st.cpuinfo.cpus;
+    e["mem"] = st.memory.used;
+    e["maxmem"] = st.memory.total;
+    e["disk"] = st.rootfs_used;
+    e["maxdisk"] = st.rootfs_total;
+    e["uptime"] = st.uptime;
+  }
+  return e;
+}
 
 }  // namespace pvx::api::handlers

@@ -23,4 +23,8 @@ inline constexpr const char* kPveVersion = "9.1.3";
 inline constexpr const char* kPveRelease = "9.1";
 const char* repoid();  // short git revision of the build, 8 hex digits
 
+// This node as /nodes and /cluster/resources list it; the usage figures (cpu, mem, disk, ...)
+// only when `with_usage` (callers pass whether the user may audit the node).
+Json local_node_entry(RequestContext& ctx, bool with_usage);
+
 }  // namespace pvx::api::handlers

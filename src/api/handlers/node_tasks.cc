@@ -11,17 +11,6 @@ namespace {
 
 using namespace schema;
 
-// The user part of "user@realm!token".
-std::string owner_user(const std::string& user) { return user.substr(0, user.find('!')); }
-
-bool may_see(RequestContext& ctx, const tasks::Upid& upid, const std::string& priv) {
-  if (owner_user(upid.user) == ctx.who().user &&
-      (!ctx.who().is_token() || upid.user == ctx.who().full())) {
-    return true;
-  }
-  return ctx.allowed("/nodes/" + upid.node, {priv});
-}
-
 tasks::TaskInfo find_task(RequestContext& ctx, const std::string& priv) {
   std::string text = ctx.str("upid");
   auto upid = tasks::Upid::parse(text);
@@ -29,7 +18,7 @@ tasks::TaskInfo find_task(RequestContext& ctx, const std::string& priv) {
   if (upid->node != ctx.str("node")) throw Error::param("upid", "task belongs to node '" + upid->node + "'");
   auto info = ctx.services().tasks->status(text);
   if (!info) throw Error::param("upid", "no such task");
-  if (!may_see(ctx, info->upid, priv)) {
+  if (!may_see_task(ctx, info->upid, priv)) {
     throw Error("Permission check failed (/nodes/" + upid->node + ", " + priv + ")", 403);
   }
   return *info;
@@ -57,7 +46,7 @@ Json list_tasks(RequestContext& ctx) {
   auto [page, total] = ctx.services().tasks->list(f);
   Json out = Json::array();
   for (const auto& t : page) {
-    if (!auditor && owner_user(t.upid.user) != ctx.who().user) continue;
+    if (!auditor && task_owner(t.upid.user) != ctx.who().user) continue;
     out.push_back(task_list_entry(t));
   }
   ctx.set_total(total);

@@ -14,22 +14,6 @@ using namespace schema;
 
 Schema node_only() { return object({{"node", std_opt::node()}}); }
 
-Json node_entry(RequestContext& ctx, bool with_stats) {
-  const auto& node = ctx.services().node;
-  Json e = {{"node", node}, {"status", "online"}, {"id", "node/" + node}, {"type", "node"}, {"level", ""}};
-  if (with_stats) {
-    auto st = metrics::read_host_status("/");
-    e["cpu"] = st.cpu;
-    e["maxcpu"] = st.cpuinfo.cpus;
-    e["mem"] = st.memory.used;
-    e["maxmem"] = st.memory.total;
-    e["disk"] = st.rootfs_used;
-    e["maxdisk"] = st.rootfs_total;
-    e["uptime"] = st.uptime;
-  }
-  return e;
-}
-
 Json node_status(RequestContext& ctx) {
   auto st = metrics::read_host_status("/");
   const auto& c = st.cpuinfo;
@@ -133,7 +117,7 @@ void register_nodes(Router& r) {
       .permission = all().describe("Nodes are listed for every user; their figures need Sys.Audit on /nodes/{node}."),
       .handler = [](RequestContext& ctx) {
         bool audit = ctx.allowed("/nodes/" + ctx.services().node, {"Sys.Audit"});
-        return Json::array({node_entry(ctx, audit)});
+        return Json::array({local_node_entry(ctx, audit)});
       },
   });
   r.add({

@@ -18,6 +18,14 @@ Json common(const tasks::TaskInfo& t) {
 
 }  // namespace
 
+std::string task_owner(const std::string& upid_user) { return upid_user.substr(0, upid_user.find('!')); }
+
+bool may_see_task(RequestContext& ctx, const tasks::Upid& upid, const std::string& priv) {
+  const auto& who = ctx.who();
+  if (task_owner(upid.user) == who.user && (!who.is_token() || upid.user == who.full())) return true;
+  return ctx.allowed("/nodes/" + upid.node, {priv});
+}
+
 Json task_list_entry(const tasks::TaskInfo& t) {
   Json e = common(t);
   if (t.running) {

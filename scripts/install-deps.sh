@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages pvx needs to build, run and test.
+# Runtime tools: qemu-utils (qemu-img for disk images) and btrfs-progs (the btrfs storage).
 # Idempotent: packages already present are skipped without touching apt.
 set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
-  libpam0g-dev libcrypt-dev zlib1g-dev
+  libpam0g-dev libcrypt-dev zlib1g-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps )
+run_pkgs=( qemu-utils btrfs-progs )
+# lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target.
+test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin )
 bench_pkgs=( wrk nginx-light )
 
-want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}")
 [[ "${1:-}" == "--bench" ]] && want+=("${bench_pkgs[@]}")
 
 missing=()

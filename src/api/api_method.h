@@ -1,7 +1,9 @@
 #pragma once
 // One API method, declared once. The router, validation, permission check, CLI, completion,
 // man pages, `pvx schema dump` and the OpenAPI document are all derived from these.
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 namespace pvx::api {
 
 class RequestContext;
+struct Services;
 
 enum class Verb { Get, Post, Put, Delete };
 const char* verb_name(Verb v);  // "GET", ...
@@ -27,6 +30,7 @@ struct CliAlias {
   std::string command;                  // "start", or "snapshot list" style two words
   std::vector<std::string> positional;  // parameter names taken from positional arguments
   std::vector<std::pair<std::string, std::string>> fixed = {};  // parameters the command sets itself
+  std::string field = {};  // print only this member of the answer (`pvesm path` prints "path")
 };
 
 struct ApiMethod {
@@ -44,6 +48,10 @@ struct ApiMethod {
   bool csrf_exempt = false;  // the multipart upload endpoint
   Handler handler;
   std::vector<CliAlias> cli;
+  // Upload methods: where the request body is streamed to (a directory on the target storage),
+  // chosen from the path parameters after authentication and the permission check. The handler
+  // then gets the form fields plus `tmpfilename`, the spooled file.
+  std::function<std::filesystem::path(Services&, const std::map<std::string, std::string>& path_params)> spool_dir = {};
 };
 
 }  // namespace pvx::api

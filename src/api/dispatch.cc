@@ -11,6 +11,7 @@
 #include "api/request_context.h"
 #include "api/router.h"
 #include "api/schema_export.h"
+#include "api/upload_sink.h"
 #include "auth/auth_service.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -127,6 +128,13 @@ Json collect_params(const http::Request& req, std::string_view query, Verb verb,
   }
   Json q = http::parse_query(query);
   for (auto it = q.begin(); it != q.end(); ++it) params[it.key()] = it.value();
+  // The spooled upload's path is set by the server only; over the local socket (root) a caller
+  // may name a file itself, as PVE allows on its trusted port.
+  if (req.spooled) {
+    params["tmpfilename"] = req.spooled->path;
+  } else if (params.contains("tmpfilename") && !req.local_socket) {
+    throw Error::param("tmpfilename", "only the upload handler may set this parameter");
+  }
   for (const auto& [name, value] : path_params) {
     auto it = params.find(name);
     if (it != params.end()) {
@@ -191,6 +199,28 @@ Dispatcher::Dispatcher(Services& services, unsigned worker_threads)
     : impl_(std::make_unique<Impl>(services, worker_threads)) {}
 
 Dispatcher::~Dispatcher() { impl_->pool.join(); }
+
+std::unique_ptr<http::BodySink> Dispatcher::body_sink_for(const http::Request& head) {
+  if (head.method != "POST") return nullptr;
+  std::string_view target = head.target;
+  std::string_view raw_path = target.substr(0, target.find('?'));
+  if (!raw_path.starts_with("/api2/json/") && !raw_path.starts_with("/api2/extjs/")) return nullptr;
+  std::string path = url_decode(raw_path.substr(raw_path.find('/', 6)), false);
+  auto match = impl_->services.router->find(Verb::Post, path);
+  if (!match || !match->method->spool_dir) return nullptr;
+  const ApiMethod& method = *match->method;
+  Authenticated a = authenticate(head, *impl_->services.auth);
+  if (a.by_ticket && !impl_->services.auth->verify_csrf(a.who.user, head.header("csrfpreventiontoken"))) {
+    throw Error("Permission denied - invalid csrf token", 401);
+  }
+  if (a.who.is_token() && !method.allowtoken) {
+    throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
+  }
+  Json params = Json::object();
+  for (const auto& [name, value] : match->path_params) params[name] = value;
+  if (auto deny = evaluate(method.permission, a.who, params, *impl_->services.auth)) throw Error(*deny, 403);
+  return make_upload_sink(method.spool_dir(impl_->services, match->path_params), head.header("content-type"));
+}
 
 void Dispatcher::handle(http::Request req, http::Respond respond) {
   std::string_view target = req.target;
@@ -261,7 +291,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
     // Writes wait for fsync and logins may wait for PAM: both leave the I/O threads.
     if (method.blocking || *verb != Verb::Get) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
-                                      respond = std::move(respond)]() mutable {
+                                      respond = std::move(respond), spooled = req.spooled]() mutable {
         http::Response r = impl_->call(method, format, std::move(who), std::move(params));
         bool failed_login = method.permission.kind == Permission::Kind::World && r.status == 401;
         if (!failed_login) return respond(std::move(r));

@@ -18,6 +18,10 @@ class Dispatcher {
   // Thread-safe. Calls `respond` exactly once, on this thread or a worker.
   void handle(http::Request request, http::Respond respond);
 
+  // For the server's BodySinkFactory: a sink for upload methods (after authentication, CSRF and
+  // permission checks, so a refused upload is refused before its body is read), else nullptr.
+  std::unique_ptr<http::BodySink> body_sink_for(const http::Request& head);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -12,6 +12,12 @@ void register_all_methods(Router& router) {
   handlers::register_cluster_options(router);
   handlers::register_nodes(router);
   handlers::register_node_tasks(router);
+  handlers::register_storage_config(router);
+  handlers::register_node_storage(router);
+  handlers::register_storage_content(router);
+  handlers::register_storage_upload(router);
+  handlers::register_storage_scan(router);
+  handlers::register_storage_prune(router);
 }
 
 }  // namespace pvx::api

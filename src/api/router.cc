@@ -61,11 +61,19 @@ namespace {
 
 const Router::Node* walk(const Router::Node* node, std::string_view path,
                          std::map<std::string, std::string>* params) {
-  for (const auto& seg : split_any(path, "/")) {
+  auto segs = split_any(path, "/");
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    const auto& seg = segs[i];
     if (auto it = node->literal.find(seg); it != node->literal.end()) {
       node = it->second.get();
     } else if (node->param) {
-      if (params) (*params)[node->param_name] = seg;
+      std::string value = seg;
+      // Volume ids contain slashes ("local:iso/x.iso") and clients send them unescaped in the
+      // path: a trailing {volume} takes the rest of the path, as PVE's router lets it.
+      if (node->param_name == "volume" && node->param->literal.empty() && !node->param->param) {
+        for (++i; i < segs.size(); ++i) value += "/" + segs[i];
+      }
+      if (params) (*params)[node->param_name] = value;
       node = node->param.get();
     } else {
       return nullptr;

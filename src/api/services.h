@@ -6,6 +6,7 @@
 namespace pvx::cluster { class ConfigStore; }
 namespace pvx::tasks { class TaskRunner; }
 namespace pvx::auth { class AuthService; }
+namespace pvx::storage { class StorageService; }
 
 namespace pvx::api {
 
@@ -17,6 +18,7 @@ struct Services {
   cluster::ConfigStore* store = nullptr;
   tasks::TaskRunner* tasks = nullptr;
   auth::AuthService* auth = nullptr;
+  storage::StorageService* storage = nullptr;
   const Router* router = nullptr;
   std::int64_t started_at = 0;       // pvxd start, unix time
 };

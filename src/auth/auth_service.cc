@@ -48,23 +48,6 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
   throw Error("authentication failure", 401);
 }
 
-// Read-modify-write with compare-and-swap under the file's store lock. `change` returns the new
-// text, or nullopt to leave the file alone.
-template <typename Fn>
-void update_file(cluster::ConfigStore& store, const std::string& path, Fn&& change) {
-  std::string lock_name = "file-" + path;
-  for (auto& c : lock_name) {
-    if (c == '.' || c == '/') c = '_';
-  }
-  auto guard = store.lock(lock_name, kLockTimeout);
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    auto current = store.read(path);
-    std::optional<std::string> next = change(current);
-    if (!next) return;
-    if (store.write(path, *next, current ? current->version : 0)) return;
-  }
-  throw Error("unable to update '" + path + "' - too many concurrent changes", 500);
-}
 
 // The parsed token.cfg plus a memo of secrets already checked against it, so that a client
 // sending the same token on every request pays for crypt(3) once per token.cfg version.
@@ -208,7 +191,7 @@ void AuthService::initialize() {
   impl_->ensure_keys();
   impl_->ensure_csrf_key();
   if (!store.read(kDomainsCfg)) store.write(kDomainsCfg, default_domains_cfg(), 0);
-  update_file(store, kUserCfg, [](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(store, kUserCfg, [](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     if (!cur) return std::string(kDefaultUserCfg);
     auto parsed = parse_user_config(cur->data);
     // parse_user_config implies root@pam; only rewrite when the file itself lacks the record.
@@ -306,7 +289,7 @@ void AuthService::set_password(const std::string& userid, const std::string& pas
   if (type->second != "pve") throw Error("changing the password of a '" + type->second + "' realm user is not supported", 501);
   if (!user_config()->user(userid)) throw Error::param("userid", "no such user ('" + userid + "')");
   std::string hash = hash_password(password);
-  update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_shadow(cur ? cur->data : "");
     entries[userid] = hash;
     return print_shadow(entries);
@@ -327,7 +310,7 @@ std::string AuthService::create_token(const std::string& userid, const std::stri
   // user.cfg first: it refuses a duplicate before any secret is touched. A token line without
   // its hash (after a crash in between) cannot authenticate, so the order is safe.
   Rollback undo;
-  update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
     auto user = cfg.users.find(userid);
     if (user == cfg.users.end()) throw Error::param("userid", "no such user ('" + userid + "')");
@@ -336,14 +319,14 @@ std::string AuthService::create_token(const std::string& userid, const std::stri
     return print_user_config(cfg);
   });
   undo.add([&] {
-    update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    cluster::update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
       UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
       auto user = cfg.users.find(userid);
       if (user == cfg.users.end() || user->second.tokens.erase(tokenid) == 0) return std::nullopt;
       return print_user_config(cfg);
     });
   });
-  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_token_secrets(cur ? cur->data : "");
     entries[full] = hash;
     return print_token_secrets(entries);
@@ -359,7 +342,7 @@ std::shared_ptr<const UserConfig> AuthService::user_config() { return impl_->use
 namespace pvx::auth {
 
 void AuthService::update_user_config(const std::function<void(UserConfig&)>& edit) {
-  update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kUserCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     UserConfig cfg = parse_user_config(cur ? cur->data : "").config;
     edit(cfg);
     return print_user_config(cfg);
@@ -374,7 +357,7 @@ void AuthService::remove_token(const std::string& userid, const std::string& tok
     for (auto& [path, node] : cfg.acl) node.tokens.erase(userid + "!" + tokenid);
   });
   std::string full = userid + "!" + tokenid;
-  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_token_secrets(cur ? cur->data : "");
     if (entries.erase(full) == 0) return std::nullopt;
     return print_token_secrets(entries);
@@ -395,14 +378,14 @@ void AuthService::remove_user(const std::string& userid) {
       for (const auto& t : tokens) node.tokens.erase(t);
     }
   });
-  update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kTokenCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_token_secrets(cur ? cur->data : "");
     size_t removed = 0;
     for (const auto& t : tokens) removed += entries.erase(t);
     if (removed == 0) return std::nullopt;
     return print_token_secrets(entries);
   });
-  update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+  cluster::update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_shadow(cur ? cur->data : "");
     if (entries.erase(userid) == 0) return std::nullopt;
     return print_shadow(entries);

@@ -1,6 +1,7 @@
 #pragma once
 // The CLI's commands. Each returns the process exit code; errors are thrown as pvx::Error and
 // printed by main.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ const std::vector<std::string>& tool_names();
 
 int run_pvesh(const api::Router& router, Args args, const GlobalOptions& global);
 int run_tool(const api::Router& router, const std::string& tool, Args args, const GlobalOptions& global);
+// pvesm apiinfo, export and import run here rather than in pvxd; nullopt for other commands.
+std::optional<int> run_pvesm_local(const Args& args, const GlobalOptions& global);
+std::string pvesm_local_usage();
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);
 int run_complete_words(const api::Router& router, const Args& words);

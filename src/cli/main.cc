@@ -38,6 +38,9 @@ int run(std::string prog, Args args) {
   }
   GlobalOptions global = take_global_options(args);
   if (prog == "pvesh") return run_pvesh(router, std::move(args), global);
+  if (prog == "pvesm") {
+    if (auto rc = run_pvesm_local(args, global)) return *rc;
+  }
   return run_tool(router, prog, std::move(args), global);
 }
 

@@ -33,17 +33,30 @@ std::vector<AliasRef> aliases_of(const api::Router& router, const std::string& t
 }
 
 // The alias whose command words are the longest prefix of args.
-std::optional<AliasRef> find_alias(const std::vector<AliasRef>& aliases, const Args& args, size_t& used) {
+// A command is its words ("user token add") plus optional "--flag" words that select a variant
+// ("prune-backups --dry-run") and may appear anywhere among the arguments. The most specific
+// match wins; `args` loses the matched words.
+std::optional<AliasRef> find_alias(const std::vector<AliasRef>& aliases, Args& args) {
   std::optional<AliasRef> best;
-  used = 0;
+  size_t best_score = 0;
   for (const auto& a : aliases) {
-    auto words = split_any(a.alias->command, " ");
-    if (words.size() > args.size() || words.size() <= used) continue;
-    if (std::equal(words.begin(), words.end(), args.begin())) {
+    std::vector<std::string> words, flags;
+    for (auto& w : split_any(a.alias->command, " ")) (w.starts_with("--") ? flags : words).push_back(w);
+    if (words.size() > args.size() || !std::equal(words.begin(), words.end(), args.begin())) continue;
+    bool flags_present = std::all_of(flags.begin(), flags.end(), [&](const std::string& f) {
+      return std::find(args.begin() + static_cast<long>(words.size()), args.end(), f) != args.end();
+    });
+    size_t score = words.size() * 16 + flags.size();
+    if (flags_present && score > best_score) {
       best = a;
-      used = words.size();
+      best_score = score;
     }
   }
+  if (!best) return best;
+  std::vector<std::string> words, flags;
+  for (auto& w : split_any(best->alias->command, " ")) (w.starts_with("--") ? flags : words).push_back(w);
+  args.erase(args.begin(), args.begin() + static_cast<long>(words.size()));
+  for (const auto& f : flags) args.erase(std::find(args.begin(), args.end(), f));
   return best;
 }
 
@@ -99,6 +112,7 @@ std::string tool_usage(const api::Router& router, const std::string& tool) {
   std::string out = "USAGE: " + tool + " <COMMAND> [ARGS] [OPTIONS]\n";
   if (aliases.empty()) return out + "\n  (no commands are available in this version)\n";
   for (const auto& a : aliases) out += "\n  " + command_usage(tool, a);
+  if (tool == "pvesm") out += pvesm_local_usage();
   return out;
 }
 
@@ -108,14 +122,13 @@ int run_tool(const api::Router& router, const std::string& tool, Args args, cons
     return args.empty() ? 255 : 0;
   }
   auto aliases = aliases_of(router, tool);
-  size_t used = 0;
-  auto alias = find_alias(aliases, args, used);
+  auto alias = find_alias(aliases, args);
   if (!alias) {
     std::cerr << "ERROR: unknown command '" << tool << " " << args[0] << "'\n" << tool_usage(router, tool);
     return 255;
   }
   const api::ApiMethod& m = *alias->method;
-  ParsedArgs parsed = parse_args(Args(args.begin() + static_cast<long>(used), args.end()), m.parameters.get());
+  ParsedArgs parsed = parse_args(args, m.parameters.get());
   const auto& pos = alias->alias->positional;
   if (parsed.positional.size() > pos.size()) {
     throw Error("too many arguments\n" + command_usage(tool, *alias), 400);
@@ -131,11 +144,23 @@ int run_tool(const api::Router& router, const std::string& tool, Args args, cons
   if (m.path.find("{node}") != std::string::npos && !parsed.options.contains("node")) {
     parsed.options["node"] = local_node(client);
   }
+  // `pvesm free local:iso/x.iso`: a volume id names its storage, as in PVE's CLI.
+  if (m.path.find("{storage}") != std::string::npos && !parsed.options.contains("storage") &&
+      parsed.options.contains("volume") && parsed.options["volume"].is_string()) {
+    auto volid = parsed.options["volume"].get<std::string>();
+    if (auto colon = volid.find(':'); colon != std::string::npos) parsed.options["storage"] = volid.substr(0, colon);
+  }
   std::string path = fill_path(m.path, parsed.options);
   ApiReply reply = client.call(api::verb_name(m.verb), path, parsed.options);
   check_reply(reply);
   const auto& data = reply.body["data"];
   if (data.is_string() && data.get<std::string>().starts_with("UPID:")) return follow_task(client, data);
+  if (!alias->alias->field.empty()) {
+    // Commands that print one value of the answer (`pvesm path` prints the path).
+    const auto v = data.is_object() && data.contains(alias->alias->field) ? data[alias->alias->field] : nlohmann::json();
+    std::cout << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    return 0;
+  }
   std::cout << render(data, m.returns.get(), parse_output_format(global.output_format));
   return 0;
 }

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+
 namespace pvx::cluster {
 
 struct FileEntry {
@@ -81,6 +83,25 @@ template <typename Fn>
 auto with_lock(ConfigStore& store, std::string_view name, std::chrono::milliseconds timeout, Fn&& fn) {
   auto guard = store.lock(name, timeout);
   return fn();
+}
+
+// Read-modify-write with compare-and-swap under the file's store lock ("file-<path>"). `change`
+// gets the current entry (or nullopt) and returns the new text, or nullopt to leave the file alone.
+template <typename Fn>
+void update_file(ConfigStore& store, const std::string& path, Fn&& change,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::string lock_name = "file-" + path;
+  for (auto& c : lock_name) {
+    if (c == '.' || c == '/') c = '_';
+  }
+  auto guard = store.lock(lock_name, timeout);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto current = store.read(path);
+    std::optional<std::string> next = change(current);
+    if (!next) return;
+    if (store.write(path, *next, current ? current->version : 0)) return;
+  }
+  throw Error("unable to update '" + path + "' - too many concurrent changes", 500);
 }
 
 }  // namespace pvx::cluster

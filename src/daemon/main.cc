@@ -17,6 +17,7 @@
 #include "cluster/sqlite_store.h"
 #include "daemon/options.h"
 #include "http/server.h"
+#include "storage/storage_service.h"
 #include "tasks/task_runner.h"
 
 namespace pvx::daemon {
@@ -70,6 +71,8 @@ int run(const Options& opt) {
   auth.initialize();
   tasks::TaskRunner tasks(opt.data_dir / "tasks", opt.node);
   tasks.reconcile();
+  storage::StorageService storage(store, storage::HostEnv{.node = opt.node, .data_dir = opt.data_dir});
+  storage.initialize();
 
   api::Router router;
   api::register_all_methods(router);
@@ -78,6 +81,7 @@ int run(const Options& opt) {
                          .store = &store,
                          .tasks = &tasks,
                          .auth = &auth,
+                         .storage = &storage,
                          .router = &router,
                          .started_at = static_cast<std::int64_t>(std::time(nullptr))};
   api::Dispatcher dispatcher(services);
@@ -90,7 +94,8 @@ int run(const Options& opt) {
                          .port = opt.port,
                          .cert_file = cert,
                          .key_file = key,
-                         .unix_socket = opt.data_dir / "pvxd.sock"};
+                         .unix_socket = opt.data_dir / "pvxd.sock",
+                         .body_sink_for = [&dispatcher](const http::Request& head) { return dispatcher.body_sink_for(head); }};
   http::Server server(so, [&dispatcher](http::Request req, http::Respond respond) {
     dispatcher.handle(std::move(req), std::move(respond));
   });

@@ -1,8 +1,13 @@
 #include "http/message.h"
 
 #include <strings.h>
+#include <unistd.h>
 
 namespace pvx::http {
+
+SpooledFile::~SpooledFile() {
+  if (!path.empty()) ::unlink(path.c_str());  // ENOENT when the handler moved it: fine
+}
 
 const std::string& Request::header(std::string_view name) const {
   static const std::string kEmpty;

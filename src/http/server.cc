@@ -12,6 +12,8 @@
 #include <zlib.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -38,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -60,6 +64,7 @@ constexpr auto kHandshakeTimeout = 20s;  // from accept to a finished TLS handsh
 constexpr auto kIdleTimeout = 60s;       // keep-alive: waiting for the next request to start
 constexpr auto kHeaderTimeout = 20s;     // from the first byte to the end of the header
 constexpr auto kBodyTimeout = 60s;       // the whole body
+constexpr auto kStreamIdleTimeout = 60s; // streamed bodies: between two pieces
 constexpr auto kWriteTimeout = 60s;      // the whole response
 constexpr auto kLingerTimeout = 2s;      // draining an unread body before closing
 constexpr auto kDrainTimeout = 3s;       // stop(): how long in-flight requests may still finish
@@ -68,6 +73,8 @@ constexpr std::size_t kHeaderLimit = 32 * 1024;
 constexpr std::size_t kBufferLimit = 64 * 1024;  // per connection; bodies go into the request
 constexpr std::size_t kReadChunk = 4 * 1024;
 constexpr std::size_t kLingerLimit = 1024 * 1024;
+constexpr std::size_t kStreamChunk = 1024 * 1024;
+constexpr std::size_t kMaxDiscard = std::size_t(64) << 30;  // the most of a failed upload read and dropped  // streamed bodies reach the sink in pieces of this size
 constexpr std::size_t kGzipThreshold = 1024;
 constexpr unsigned kMaxRequestsPerConnection = 10000;
 constexpr int kMaxConnections = 1000;
@@ -145,6 +152,16 @@ Response error_response(int status, std::string message) {
   return r;
 }
 
+// Errors of streamed bodies come from the API layer (refused upload, disk full): they carry the
+// API's JSON error body, as every other API answer does.
+Response api_error_response(int status, const std::string& message) {
+  Response r = error_response(status, message);
+  r.content_type = "application/json;charset=UTF-8";
+  nlohmann::json body = {{"data", nullptr}, {"message", message + "\n"}};
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
 // ---- the hand-over of a response from any thread to the connection's strand --------------------
 
 // Cleared when the server goes away, so a Respond kept by some worker after that posts nothing.
@@ -207,6 +224,7 @@ struct Server::Impl {
   // Declared before the io_context: coroutine frames destroyed with it still touch these.
   ServerOptions options;
   RequestHandler handler;
+  asio::thread_pool blocking{options.blocking_threads == 0 ? 1 : options.blocking_threads};
   std::shared_ptr<Liveness> liveness = std::make_shared<Liveness>();
   std::atomic<int> connections{0};
   std::atomic<int> in_flight{0};
@@ -240,7 +258,13 @@ struct Server::Impl {
   asio::awaitable<bool> write_response(Stream& stream, Response response, unsigned version, bool keep_alive,
                                        bool head_only, bool gzip_ok);
   template <class Stream>
-  asio::awaitable<void> linger_close(Stream& stream);
+  asio::awaitable<void> linger_close(Stream& stream, std::size_t limit = kLingerLimit);
+  // Feeds the body to `sink`; returns an error response when the sink refused it, or nullopt.
+  // Sets `broken` when the connection failed (nothing can be answered then).
+  template <class Stream>
+  asio::awaitable<std::optional<Response>> stream_body(Stream& stream, beast::flat_buffer& buffer,
+                                                       bhttp::request_parser<bhttp::buffer_body>& parser,
+                                                       BodySink& sink, bool& broken);
 };
 
 namespace {
@@ -253,6 +277,17 @@ struct CountGuard {
   CountGuard& operator=(const CountGuard&) = delete;
   std::atomic<int>& count;
 };
+
+template <class Fields>
+Request head_request(const bhttp::request_header<Fields>& msg, std::string peer, bool local) {
+  Request r;
+  r.method = std::string(msg.method_string());
+  r.target = std::string(msg.target());
+  for (const auto& field : msg) r.headers.emplace_back(to_lower(field.name_string()), std::string(field.value()));
+  r.peer = std::move(peer);
+  r.local_socket = local;
+  return r;
+}
 
 Request to_request(bhttp::request<bhttp::string_body>&& msg, std::string peer, bool local) {
   Request r;
@@ -442,10 +477,13 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
       buffer.commit(n);
     }
 
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(kHeaderLimit);
+    bhttp::request_parser<bhttp::empty_body> head_parser;
+    head_parser.header_limit(kHeaderLimit);
+    // Body limits are decided after the head is known (streamed uploads have none); Beast
+    // would otherwise check its 1 MiB default against Content-Length while reading the head.
+    head_parser.body_limit(boost::none);
     lowest.expires_after(kHeaderTimeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kNoThrow);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, head_parser, kNoThrow);
     if (hec) {
       if (hec == bhttp::error::header_limit) {
         co_await write_response(stream, error_response(431, "Request Header Fields Too Large"), 11, false, false,
@@ -457,8 +495,70 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
       co_return;
     }
 
+    const unsigned version = head_parser.get().version();
+    auto send_continue = [&](const auto& head) -> asio::awaitable<bool> {
+      if (!beast::iequals(head[bhttp::field::expect], "100-continue")) co_return true;
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+      lowest.expires_after(kWriteTimeout);
+      auto [cec, cn] = co_await bhttp::async_write(stream, cont, kNoThrow);
+      co_return !cec;
+    };
+
+    if (options.body_sink_for && !head_parser.is_done()) {
+      Request request = head_request(head_parser.get(), peer, local);
+      std::unique_ptr<BodySink> sink;
+      std::optional<Response> refused;
+      try {
+        sink = options.body_sink_for(request);
+      } catch (const Error& e) {
+        refused = api_error_response(e.status(), e.what());
+      } catch (const std::exception& e) {
+        refused = api_error_response(500, e.what());
+      }
+      if (refused) {
+        // A refused upload (401, 403) is answered at once; its body is still read and dropped
+        // so that a client that sends everything before reading sees the answer.
+        std::size_t rest = head_parser.content_length().value_or(0);
+        if (co_await write_response(stream, std::move(*refused), version, false, false, false)) {
+          co_await linger_close(stream, std::min<std::size_t>(rest + kLingerLimit, kMaxDiscard));
+        }
+        co_return;
+      }
+      if (sink) {
+        CountGuard busy(in_flight);
+        bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(head_parser)};
+        body_parser.body_limit(boost::none);  // the sink decides (disk space, quotas)
+        const bool keep_alive = body_parser.get().keep_alive();
+        if (!co_await send_continue(body_parser.get())) co_return;
+        bool broken = false;
+        auto failed = co_await stream_body(stream, buffer, body_parser, *sink, broken);
+        if (broken) co_return;
+        if (failed) {
+          // Whatever the client still sends is read and dropped (up to what it announced).
+          std::size_t rest = body_parser.content_length_remaining().value_or(kMaxDiscard);
+          if (co_await write_response(stream, std::move(*failed), version, false, false, false)) {
+            co_await linger_close(stream, std::min<std::size_t>(rest + kLingerLimit, kMaxDiscard));
+          }
+          co_return;
+        }
+        lowest.expires_never();
+        Response response;
+        try {
+          sink->finish(request);
+          sink.reset();
+          response = co_await call_handler(std::move(request));
+        } catch (const Error& e) {
+          response = api_error_response(e.status(), e.what());
+        }
+        bool keep = keep_alive && !stopping;
+        if (!co_await write_response(stream, std::move(response), version, keep, false, false)) co_return;
+        if (!keep) co_return;
+        continue;
+      }
+    }
+
+    bhttp::request_parser<bhttp::string_body> parser{std::move(head_parser)};
     const auto& head = parser.get();
-    const unsigned version = head.version();
     std::size_t limit = options.body_limit;
     if (options.body_limit_for) limit = options.body_limit_for(head.method_string(), head.target());
     if (parser.content_length() && *parser.content_length() > limit) {
@@ -471,12 +571,7 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
     parser.body_limit(limit);
 
     if (!parser.is_done()) {
-      if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-        lowest.expires_after(kWriteTimeout);
-        auto [cec, cn] = co_await bhttp::async_write(stream, cont, kNoThrow);
-        if (cec) co_return;
-      }
+      if (!co_await send_continue(head)) co_return;
       lowest.expires_after(kBodyTimeout);
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kNoThrow);
       if (bec == bhttp::error::body_limit) {
@@ -506,6 +601,49 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
     if (!co_await write_response(stream, std::move(response), version, keep, head_only, gzip_ok)) co_return;
     if (!keep) co_return;
   }
+}
+
+template <class Stream>
+asio::awaitable<std::optional<Response>> Server::Impl::stream_body(Stream& stream, beast::flat_buffer& buffer,
+                                                                   bhttp::request_parser<bhttp::buffer_body>& parser,
+                                                                   BodySink& sink, bool& broken) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  auto home = co_await asio::this_coro::executor;
+  std::vector<char> chunk(kStreamChunk);
+  while (!parser.is_done()) {
+    std::size_t filled = 0;
+    // Fill the chunk from the socket, then hand it to the sink on a blocking-work thread so
+    // that a slow disk never stalls the I/O threads.
+    while (filled < chunk.size() && !parser.is_done()) {
+      parser.get().body().data = chunk.data() + filled;
+      parser.get().body().size = chunk.size() - filled;
+      lowest.expires_after(kStreamIdleTimeout);
+      auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kNoThrow);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
+            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+          co_return error_response(400, "malformed request body");
+        }
+        broken = true;
+        co_return std::nullopt;
+      }
+      filled = chunk.size() - parser.get().body().size;
+    }
+    if (filled == 0) continue;
+    std::optional<Response> failure;
+    co_await asio::post(asio::bind_executor(blocking.get_executor(), asio::use_awaitable));
+    try {
+      sink.write(std::string_view(chunk.data(), filled));
+    } catch (const Error& e) {
+      failure = api_error_response(e.status(), e.what());
+    } catch (const std::exception& e) {
+      failure = api_error_response(500, e.what());
+    }
+    co_await asio::post(asio::bind_executor(home, asio::use_awaitable));
+    if (failure) co_return failure;
+  }
+  co_return std::nullopt;
 }
 
 asio::awaitable<Response> Server::Impl::call_handler(Request request) {
@@ -570,17 +708,21 @@ asio::awaitable<bool> Server::Impl::write_response(Stream& stream, Response resp
 // once would reset the connection and could destroy the answer in flight. So: stop sending,
 // swallow what arrives for a moment, then close.
 template <class Stream>
-asio::awaitable<void> Server::Impl::linger_close(Stream& stream) {
+asio::awaitable<void> Server::Impl::linger_close(Stream& stream, std::size_t limit) {
   auto& lowest = beast::get_lowest_layer(stream);
   boost::system::error_code ec;
   lowest.socket().shutdown(asio::socket_base::shutdown_send, ec);
-  lowest.expires_after(kLingerTimeout);
-  std::array<char, 4096> sink;
+  // A short linger swallows a small body in one budget; a failed upload (limit > default) keeps
+  // swallowing while the client keeps sending, so that it gets to read the answer at the end.
+  const bool long_linger = limit > kLingerLimit;
+  lowest.expires_after(long_linger ? kStreamIdleTimeout : kLingerTimeout);
+  std::vector<char> sink(long_linger ? 256 * 1024 : 4096);
   std::size_t drained = 0;
-  while (drained < kLingerLimit) {
+  while (drained < limit) {
     auto [rec, n] = co_await lowest.async_read_some(asio::buffer(sink), kNoThrow);
     if (rec) break;
     drained += n;
+    if (long_linger) lowest.expires_after(kStreamIdleTimeout);
   }
   lowest.socket().close(ec);
 }

@@ -23,6 +23,9 @@ struct ServerOptions {
   // Optional per-request limit chosen from the request line (e.g. an upload endpoint); empty =
   // body_limit for every request. Called on an I/O thread: keep it cheap and non-blocking.
   std::function<std::size_t(std::string_view method, std::string_view target)> body_limit_for;
+  // Streams chosen request bodies (uploads) to a sink instead of memory; see BodySink.
+  BodySinkFactory body_sink_for;
+  unsigned blocking_threads = 2;  // threads that run BodySink::write
 };
 
 // Lifecycle: construct, start() (binds; throws pvx::Error on failure), run() blocks until

@@ -446,6 +446,15 @@ const std::map<std::string, Checker, std::less<>>& registry() {
          if (!match(v, re)) return "value does not look like a valid volume group name";
          return std::nullopt;
        }},
+      {"pve-storage-options",
+       [](std::string_view v) -> Result {
+         // Mount options go to mount(8) as one argument: no blanks, no control characters.
+         for (unsigned char c : v) {
+           if (c <= 0x20 || c == 0x7f) return "invalid options " + q(v);
+         }
+         if (v.empty()) return "invalid options " + q(v);
+         return std::nullopt;
+       }},
       {"pve-storage-content",
        [](std::string_view v) -> Result {
          static const std::regex re("images|rootdir|vztmpl|iso|backup|snippets|import|none");

@@ -13,5 +13,11 @@ void register_cluster(Router& r);
 void register_cluster_options(Router& r);
 void register_access(Router& r);
 void register_access_users(Router& r);
+void register_storage_config(Router& r);
+void register_node_storage(Router& r);
+void register_storage_content(Router& r);
+void register_storage_upload(Router& r);
+void register_storage_scan(Router& r);
+void register_storage_prune(Router& r);
 
 }  // namespace pvx::api::handlers

@@ -66,6 +66,7 @@ const std::vector<FormatCase>& cases() {
       {"pve-storage-server", {"10.0.0.2", "nas.example.com"}, {"nas example", "a..b"}},
       {"pve-storage-portal-dns", {"10.0.0.2:3260", "[fd00::1]:3260"}, {"a b", "[nothing]"}},
       {"pve-storage-vgname", {"pve", "vg_data-1"}, {"-vg", "v"}},
+      {"pve-storage-options", {"vers=4.2,soft", "rw"}, {"a b", "", "x\ny"}},
       {"pve-storage-content", {"images", "rootdir"}, {"image", "disks"}},
       {"pve-dir-override", {"iso=isos", "backup=dumps/x"}, {"=x", "ISO=x"}},
       {"storage-pair", {"local:local-lvm", "1"}, {"a:b:c", "x"}},

@@ -1,0 +1,63 @@
+#include "api/handlers/storage_common.h"
+
+#include "api/handlers/guest_ids.h"
+#include "base/error.h"
+#include "base/strings.h"
+#include "cluster/config_store.h"
+
+namespace pvx::api::handlers {
+
+std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, const std::string& storage) {
+  std::vector<std::int64_t> out;
+  const std::string needle = storage + ":";
+  for (const auto& [vmid, ref] : guest_ids(store)) {
+    std::string path = "nodes/" + ref.node + "/" + (ref.type == "lxc" ? "lxc" : "qemu-server") + "/" +
+                       std::to_string(vmid) + ".conf";
+    auto entry = store.read(path);
+    if (!entry) continue;
+    // A value starts with the volume id ("local:100/vm-100-disk-0.qcow2,size=4G") or carries
+    // it after '=' ("file=local:iso/x.iso"); snapshot sections count too.
+    for (const auto& line : split_any(entry->data, "\n")) {
+      auto colon = line.find(": ");
+      if (colon == std::string::npos) continue;
+      std::string_view value(line);
+      value.remove_prefix(colon + 2);
+      if (value.starts_with(needle) || value.find("=" + needle) != std::string_view::npos) {
+        out.push_back(vmid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+bool may_access_volume(const RequestContext& ctx, const std::string& storage, const std::string& vtype,
+                       std::int64_t vmid) {
+  const std::string path = "/storage/" + storage;
+  if (ctx.allowed(path, {"Datastore.Allocate"})) return true;
+  if (!ctx.allowed(path, {"Datastore.Audit", "Datastore.AllocateSpace"}, true)) return false;
+  if (vmid == 0 || vtype == "iso" || vtype == "vztmpl" || vtype == "snippets" || vtype == "import") return true;
+  return ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit", "VM.Config.Disk", "VM.Backup"}, true);
+}
+
+schema::Json content_entry_json(const storage::VolumeInfo& v) {
+  schema::Json j = {{"volid", v.volid}, {"content", v.content}, {"format", v.format}, {"size", v.size},
+                    {"ctime", v.ctime}};
+  if (v.used) j["used"] = *v.used;
+  if (v.vmid) j["vmid"] = v.vmid;
+  if (!v.parent.empty()) j["parent"] = v.parent;
+  if (!v.notes.empty()) j["notes"] = v.notes;
+  if (v.content == "backup") j["protected"] = v.is_protected ? 1 : 0;
+  return j;
+}
+
+std::string full_volid(const std::string& storage, const std::string& volume) {
+  auto colon = volume.find(':');
+  if (colon == std::string::npos) return storage + ":" + volume;
+  if (volume.substr(0, colon) != storage) {
+    throw Error::param("volume", "volume '" + volume + "' is not on storage '" + storage + "'");
+  }
+  return volume;
+}
+
+}  // namespace pvx::api::handlers

@@ -1,0 +1,30 @@
+#pragma once
+// Pieces shared by the storage handlers: who may see which volume, which guests use a storage,
+// and the JSON of a content entry.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "api/request_context.h"
+#include "storage/storage_plugin.h"
+
+namespace pvx::cluster { class ConfigStore; }
+
+namespace pvx::api::handlers {
+
+// VMIDs of guests whose configuration references "<storage>:" (disks, mount points, unused
+// volumes, ISO drives).
+std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, const std::string& storage);
+
+// PVE's volume access rule: Datastore.Allocate on the storage sees everything; files without
+// an owner (iso, vztmpl, snippets, import) need Datastore.Audit or AllocateSpace; an owned volume
+// also needs VM.Audit, VM.Config.Disk or VM.Backup on the owner.
+bool may_access_volume(const RequestContext& ctx, const std::string& storage, const std::string& vtype,
+                       std::int64_t vmid);
+
+schema::Json content_entry_json(const storage::VolumeInfo& v);
+
+// "<storage>:<volname>" from a {volume} path parameter that may or may not carry the storage.
+std::string full_volid(const std::string& storage, const std::string& volume);
+
+}  // namespace pvx::api::handlers

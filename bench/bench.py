@@ -4,7 +4,8 @@
 1. GET /api2/json/version with an API token, wrk -t2 -c64 -d10s --latency, against pvxd;
 2. the same wrk against nginx serving a 1 KiB JSON file over TLS with keep-alive (the yardstick);
 3. pvxd's idle RSS (VmRSS) right after start;
-4. pve-realm logins per second (wrk POSTing /access/ticket for 10 s).
+4. pve-realm logins per second (wrk POSTing /access/ticket for 10 s);
+5. storage (storage_bench.py): a 1 GiB upload vs dd, and listing 10 000 volumes.
 
 Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
 """
@@ -24,6 +25,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import harness  # noqa: E402  (the same daemon start/stop and CLI bootstrap as the tests)
+import storage_bench  # noqa: E402
 
 WRK_THREADS, WRK_CONNS, WRK_SECONDS = 2, 64, 10
 BENCH_USER, BENCH_PW = "bench@pve", "bench-Secret-1"
@@ -153,6 +155,9 @@ def main():
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
         results["pvxd_login"] = run_wrk(daemon.api + "/access/ticket", lua, conns=8)
         results["pvxd_rss_after_load_kib"] = vm_rss_kib(daemon.proc.pid)
+        auth = "PVEAPIToken=%s=%s" % (full, secret)
+        results["storage_upload_1gib"] = storage_bench.upload_vs_dd(daemon, work, auth)
+        results["storage_content_10k"] = storage_bench.content_listing(daemon, work, auth)
 
         n = results["nginx_1k_json"]["rps"]
         results["pvxd_vs_nginx_rps_ratio"] = round(results["pvxd_version"]["rps"] / n, 4) if n else None
@@ -174,6 +179,7 @@ def main():
         json.dump(results, f, indent=2, sort_keys=True)
         f.write("\n")
     v, ng, lg = results["pvxd_version"], results["nginx_1k_json"], results["pvxd_login"]
+    up, ls = results["storage_upload_1gib"], results["storage_content_10k"]
     lines = [
         "# Latest benchmark (%s, %s, %d CPUs, wrk %s)" % (results["date"], results["host"], results["cpus"],
                                                           results["wrk"]),
@@ -193,6 +199,20 @@ def main():
         "",
         "Non-2xx responses: version %d, nginx %d, login %d. pvxd exit code on SIGTERM: %s."
         % (v["non_2xx"], ng["non_2xx"], lg["non_2xx"], results["pvxd_sigterm_exit"]),
+        "",
+        "## Storage",
+        "",
+        "| metric | value | goal |",
+        "|---|---|---|",
+        "| upload 1 GiB through the API (curl, HTTPS, until the task is done) | %.1f MiB/s | |"
+        % up["pvxd_upload_mib_s"],
+        "| dd of the same file to the same disk (conv=fsync) | %.1f MiB/s | |" % up["dd_fsync_mib_s"],
+        "| upload throughput vs dd | %.2f | >= 0.70 |" % up["ratio_vs_dd"],
+        "| pvxd RSS growth during the upload | %.1f MiB | < 32 MiB |" % up["rss_growth_mib"],
+        "| content listing, %d volumes, p50 | %.1f ms | < 50 ms |" % (ls["volumes"], ls["p50_ms"]),
+        "| content listing, %d volumes, p99 | %.1f ms | |" % (ls["volumes"], ls["p99_ms"]),
+        "",
+        "Upload task status: %s (file stored intact: %s)." % (up["task_status"], up["stored_ok"]),
         "",
     ]
     with open(os.path.join(out_dir, "README.md"), "w") as f:

@@ -180,9 +180,11 @@ struct Dispatcher::Impl {
   }
 
   // Runs the method for an authenticated, validated request; returns the response.
-  http::Response call(const ApiMethod& method, Format format, auth::Identity who, Json params) {
+  http::Response call(const ApiMethod& method, Format format, auth::Identity who, Json params,
+                      std::shared_ptr<const http::SpooledFile> spooled = nullptr) {
     try {
       RequestContext ctx(services, std::move(who), std::move(params));
+      ctx.set_spooled(std::move(spooled));
       Json data = method.handler(ctx);
       check_response(method, data);
       return data_response(format, std::move(data), ctx.extra());
@@ -292,7 +294,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
     if (method.blocking || *verb != Verb::Get) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
                                       respond = std::move(respond), spooled = req.spooled]() mutable {
-        http::Response r = impl_->call(method, format, std::move(who), std::move(params));
+        http::Response r = impl_->call(method, format, std::move(who), std::move(params), spooled);
         bool failed_login = method.permission.kind == Permission::Kind::World && r.status == 401;
         if (!failed_login) return respond(std::move(r));
         // Slow down password guessing as PVE does, without holding a worker thread meanwhile.

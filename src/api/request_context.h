@@ -2,6 +2,7 @@
 // What a handler sees of one request: who calls, the validated parameters, the services, and
 // the envelope extras ("total", "changes") it may add to the answer.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 
 #include "api/services.h"
 #include "auth/identity.h"
+#include "http/message.h"
 #include "schema/schema.h"
 
 namespace pvx::api {
@@ -37,6 +39,10 @@ class RequestContext {
   // Throws 403 "Permission check failed (path, priv)".
   void check(const std::string& path, const std::vector<std::string>& privs, bool any = false) const;
 
+  // The streamed upload of this request, if any (its digest may already be computed).
+  void set_spooled(std::shared_ptr<const http::SpooledFile> f) { spooled_ = std::move(f); }
+  const http::SpooledFile* spooled() const { return spooled_.get(); }
+
   // Extra top-level members of the {"data": ...} envelope.
   void set_total(std::int64_t total) { extra_["total"] = total; }
   const schema::Json& extra() const { return extra_; }
@@ -46,6 +52,7 @@ class RequestContext {
   auth::Identity who_;
   schema::Json params_;
   schema::Json extra_ = schema::Json::object();
+  std::shared_ptr<const http::SpooledFile> spooled_;
 };
 
 }  // namespace pvx::api

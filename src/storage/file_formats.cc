@@ -116,6 +116,11 @@ std::string first_line_of_file(const std::string& path) {
 }
 
 ImageHeader read_image_header(const std::filesystem::path& file, const std::string& format, const struct stat& st) {
+  return read_image_header_at(AT_FDCWD, file.c_str(), file, format, st);
+}
+
+ImageHeader read_image_header_at(int dirfd, const char* name, const std::filesystem::path& file,
+                                 const std::string& format, const struct stat& st) {
   ImageHeader h;
   if (format == "raw") {
     h.virtual_size = st.st_size;
@@ -124,7 +129,7 @@ ImageHeader read_image_header(const std::filesystem::path& file, const std::stri
   if (format == "qcow2") {
     // Header: magic "QFI\xfb", version, backing_file_offset (u64 @8), backing_file_size
     // (u32 @16), ..., size (u64 @24), all big-endian.
-    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return h;
     unsigned char buf[32];
     ssize_t n = ::pread(fd, buf, sizeof buf, 0);

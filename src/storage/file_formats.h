@@ -38,5 +38,8 @@ struct ImageHeader {
 };
 // qcow2: from its header; raw: the file size; vmdk: qemu-img info (rare on dir storage).
 ImageHeader read_image_header(const std::filesystem::path& file, const std::string& format, const struct stat& st);
+// The same for a file named relative to an open directory (listings); `file` is for qemu-img.
+ImageHeader read_image_header_at(int dirfd, const char* name, const std::filesystem::path& file,
+                                 const std::string& format, const struct stat& st);
 
 }  // namespace pvx::storage

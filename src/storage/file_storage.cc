@@ -1,5 +1,6 @@
 #include "storage/file_storage.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <regex>
+#include <thread>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -119,12 +121,25 @@ class Fd {
 
 }  // namespace
 
+// "<vm|base|subvol|basevol>-<vmid>-<rest>", rest of [A-Za-z0-9_.+-] not starting with a
+// punctuation mark. Hand-written: listings check every file name.
 bool is_valid_image_name(std::string_view name, std::int64_t vmid) {
-  static const std::regex re(R"(^(vm|base|subvol|basevol)-(\d+)-[A-Za-z0-9_][A-Za-z0-9_.+-]*$)");
   if (name.size() > 255 || name.find("..") != std::string_view::npos) return false;
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_match(name.begin(), name.end(), m, re)) return false;
-  return vmid == 0 || m[2].str() == std::to_string(vmid);
+  auto dash = name.find('-');
+  if (dash == std::string_view::npos) return false;
+  auto prefix = name.substr(0, dash);
+  if (prefix != "vm" && prefix != "base" && prefix != "subvol" && prefix != "basevol") return false;
+  auto rest = name.substr(dash + 1);
+  auto dash2 = rest.find('-');
+  if (dash2 == 0 || dash2 == std::string_view::npos || dash2 > 9) return false;
+  auto id = rest.substr(0, dash2);
+  if (!is_digits(id)) return false;
+  auto tail = rest.substr(dash2 + 1);
+  if (tail.empty() || !(std::isalnum(static_cast<unsigned char>(tail[0])) || tail[0] == '_')) return false;
+  for (unsigned char c : tail) {
+    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '+' || c == '-')) return false;
+  }
+  return vmid == 0 || to_int(id) == vmid;
 }
 
 bool is_valid_file_name(std::string_view name) {
@@ -470,27 +485,30 @@ std::vector<VolumeInfo> FileStorage::list_volumes(const StorageDef& def, const C
   const bool want_images = wanted("images") || wanted("rootdir");
   if (want_images) {
     fs::path images = *content_dir(def, "images");
-    auto scan_dir = [&](const fs::path& dir, std::int64_t owner) {
-      for (const auto& e : fs::directory_iterator(dir, ec)) {
-        std::string name = e.path().filename().string();
+    // POSIX directory streams and *at() calls: no path is walked twice, which is what makes a
+    // listing of 10 000 volumes take milliseconds.
+    auto scan_dir = [&](const fs::path& dir, std::int64_t owner, std::vector<VolumeInfo>& out) {
+      DIR* d = ::opendir(dir.c_str());
+      if (!d) return;
+      const int dfd = ::dirfd(d);
+      while (const dirent* e = ::readdir(d)) {
+        std::string_view name(e->d_name);
         auto fmt = image_format_of(name);
         if (!fmt || !is_valid_image_name(strip_image_suffix(name), owner)) continue;
         std::string vtype = *fmt == "subvol" ? "rootdir" : "images";
-        if (!wanted(vtype) && !(vtype == "images" && wanted("rootdir") && !content.count("images") && content.empty())) {
-          if (!wanted(vtype)) continue;
-        }
+        if (!wanted(vtype)) continue;
         struct stat st {};
-        if (::stat(e.path().c_str(), &st) != 0) continue;
+        if (::fstatat(dfd, e->d_name, &st, 0) != 0) continue;
         VolumeInfo vi;
         vi.content = vtype;
         vi.format = *fmt;
         vi.vmid = owner;
         vi.ctime = mtime_of(st);
-        std::string volname = std::to_string(owner) + "/" + name;
+        std::string volname = std::to_string(owner) + "/" + std::string(name);
         if (*fmt == "subvol") {
           vi.size = 0;
         } else {
-          auto header = read_image_header(e.path(), *fmt, st);
+          auto header = read_image_header_at(dfd, e->d_name, dir / e->d_name, *fmt, st);
           vi.size = header.virtual_size;
           vi.used = static_cast<std::int64_t>(st.st_blocks) * 512;
           if (!header.backing_file.empty()) {
@@ -505,13 +523,29 @@ std::vector<VolumeInfo> FileStorage::list_volumes(const StorageDef& def, const C
         vi.volid = def.id + ":" + volname;
         out.push_back(std::move(vi));
       }
+      ::closedir(d);
     };
     if (vmid) {
-      scan_dir(images / std::to_string(vmid), vmid);
+      scan_dir(images / std::to_string(vmid), vmid, out);
     } else {
-      for (const auto& e : fs::directory_iterator(images, ec)) {
-        auto name = e.path().filename().string();
-        if (is_digits(name) && e.is_directory(ec)) scan_dir(e.path(), to_int(name));
+      if (DIR* d = ::opendir(images.c_str())) {
+        std::vector<std::string> owners;
+        while (const dirent* e = ::readdir(d)) {
+          if ((e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) && is_digits(e->d_name)) owners.emplace_back(e->d_name);
+        }
+        ::closedir(d);
+        // stat() dominates a large listing; the guests' directories are scanned in parallel.
+        const std::size_t workers = std::min<std::size_t>(owners.size() / 16 + 1, 4);
+        std::vector<std::vector<VolumeInfo>> parts(workers);
+        std::vector<std::thread> threads;
+        for (std::size_t w = 1; w < workers; ++w) {
+          threads.emplace_back([&, w] {
+            for (std::size_t i = w; i < owners.size(); i += workers) scan_dir(images / owners[i], to_int(owners[i]), parts[w]);
+          });
+        }
+        for (std::size_t i = 0; i < owners.size(); i += workers) scan_dir(images / owners[i], to_int(owners[i]), parts[0]);
+        for (auto& t : threads) t.join();
+        for (auto& part : parts) std::move(part.begin(), part.end(), std::back_inserter(out));
       }
     }
   }

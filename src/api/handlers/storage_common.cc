@@ -33,11 +33,25 @@ std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, cons
 
 bool may_access_volume(const RequestContext& ctx, const std::string& storage, const std::string& vtype,
                        std::int64_t vmid) {
+  VolumeAccess access(ctx, storage);
+  return access.allowed(vtype, vmid);
+}
+
+VolumeAccess::VolumeAccess(const RequestContext& ctx, const std::string& storage) : ctx_(ctx) {
   const std::string path = "/storage/" + storage;
-  if (ctx.allowed(path, {"Datastore.Allocate"})) return true;
-  if (!ctx.allowed(path, {"Datastore.Audit", "Datastore.AllocateSpace"}, true)) return false;
+  everything_ = ctx.allowed(path, {"Datastore.Allocate"});
+  storage_ = everything_ || ctx.allowed(path, {"Datastore.Audit", "Datastore.AllocateSpace"}, true);
+}
+
+bool VolumeAccess::allowed(const std::string& vtype, std::int64_t vmid) {
+  if (everything_) return true;
+  if (!storage_) return false;
   if (vmid == 0 || vtype == "iso" || vtype == "vztmpl" || vtype == "snippets" || vtype == "import") return true;
-  return ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit", "VM.Config.Disk", "VM.Backup"}, true);
+  auto it = guests_.find(vmid);
+  if (it != guests_.end()) return it->second;
+  bool ok = ctx_.allowed("/vms/" + std::to_string(vmid), {"VM.Audit", "VM.Config.Disk", "VM.Backup"}, true);
+  guests_.emplace(vmid, ok);
+  return ok;
 }
 
 schema::Json content_entry_json(const storage::VolumeInfo& v) {

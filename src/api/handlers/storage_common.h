@@ -2,6 +2,7 @@
 // Pieces shared by the storage handlers: who may see which volume, which guests use a storage,
 // and the JSON of a content entry.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,20 @@ std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, cons
 // also needs VM.Audit, VM.Config.Disk or VM.Backup on the owner.
 bool may_access_volume(const RequestContext& ctx, const std::string& storage, const std::string& vtype,
                        std::int64_t vmid);
+
+// The same rule for a whole listing: the storage-level answers once, the guest-level answer
+// once per owner (a listing of 10 000 volumes asks about 200 guests, not 10 000 times).
+class VolumeAccess {
+ public:
+  VolumeAccess(const RequestContext& ctx, const std::string& storage);
+  bool allowed(const std::string& vtype, std::int64_t vmid);
+
+ private:
+  const RequestContext& ctx_;
+  bool everything_ = false;
+  bool storage_ = false;
+  std::map<std::int64_t, bool> guests_;
+};
 
 schema::Json content_entry_json(const storage::VolumeInfo& v);
 

@@ -30,8 +30,9 @@ Json list_content(RequestContext& ctx) {
   if (auto c = ctx.opt_str("content")) content.insert(*c);
   auto vmid = ctx.integer_or("vmid", 0);
   Json out = Json::array();
+  VolumeAccess access(ctx, def.id);
   for (const auto& v : svc.plugin(def).list_volumes(def, content, vmid)) {
-    if (!may_access_volume(ctx, def.id, v.content, v.vmid)) continue;
+    if (!access.allowed(v.content, v.vmid)) continue;
     out.push_back(content_entry_json(v));
   }
   return out;

@@ -122,11 +122,16 @@ Json upload(RequestContext& ctx) {
 
   auto algorithm = ctx.opt_str("checksum-algorithm").value_or("");
   auto expected = ctx.opt_str("checksum").value_or("");
+  // Computed while the body streamed in, when the client named the algorithm before the file.
+  std::string precomputed;
+  if (const auto* sp = ctx.spooled(); sp && sp->path == spooled && sp->digest_algorithm == algorithm) {
+    precomputed = sp->digest_hex;
+  }
   auto upid = ctx.services().tasks->spawn("imgcopy", "", ctx.who().full(),
-                                          [work, target, algorithm, expected](tasks::TaskContext& task) {
+                                          [work, target, algorithm, expected, precomputed](tasks::TaskContext& task) {
     try {
       task.log("starting file import from: " + work.string());
-      verify_checksum(task, work.string(), algorithm, expected, "");
+      verify_checksum(task, work.string(), algorithm, expected, precomputed);
       task.log("target file: " + target.string());
       if (fs::exists(target)) throw Error("file '" + target.string() + "' already exists");
       move_into_place(work, target);

@@ -31,6 +31,7 @@ struct CliAlias {
   std::vector<std::string> positional;  // parameter names taken from positional arguments
   std::vector<std::pair<std::string, std::string>> fixed = {};  // parameters the command sets itself
   std::string field = {};  // print only this member of the answer (`pvesm path` prints "path")
+  std::string printer = {};  // text output in PVE's own layout (cli/printers.h), e.g. "storage-status"
 };
 
 struct ApiMethod {

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/output.h"
+#include "cli/printers.h"
 #include "schema/describe.h"
 
 namespace pvx::cli {
@@ -161,7 +162,14 @@ int run_tool(const api::Router& router, const std::string& tool, Args args, cons
     std::cout << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     return 0;
   }
-  std::cout << render(data, m.returns.get(), parse_output_format(global.output_format));
+  const auto format = parse_output_format(global.output_format);
+  if (format == OutputFormat::Text && !alias->alias->printer.empty()) {
+    if (auto text = print_named(alias->alias->printer, data)) {
+      std::cout << *text;
+      return 0;
+    }
+  }
+  std::cout << render(data, m.returns.get(), format);
   return 0;
 }
 

@@ -139,7 +139,7 @@ void register_node_storage(Router& r) {
       .proxyto = "node",
       .blocking = true,
       .handler = list_node_storage,
-      .cli = {{"pvesm", "status"}},
+      .cli = {{"pvesm", "status", {}, {}, "", "storage-status"}},
   });
   r.add({
       .name = "diridx",

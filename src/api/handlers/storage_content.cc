@@ -307,7 +307,7 @@ void register_storage_content(Router& r) {
       .proxyto = "node",
       .blocking = true,
       .handler = list_content,
-      .cli = {{"pvesm", "list", {"storage"}}},
+      .cli = {{"pvesm", "list", {"storage"}, {}, "", "storage-content"}},
   });
   r.add({
       .name = "create",

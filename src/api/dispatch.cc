@@ -220,6 +220,10 @@ std::unique_ptr<http::BodySink> Dispatcher::body_sink_for(const http::Request& h
   }
   Json params = Json::object();
   for (const auto& [name, value] : match->path_params) params[name] = value;
+  if (auto node = match->path_params.find("node");
+      node != match->path_params.end() && node->second != impl_->services.node) {
+    throw Error("no such cluster node '" + node->second + "'", 500);
+  }
   if (auto deny = evaluate(method.permission, a.who, params, *impl_->services.auth)) throw Error(*deny, 403);
   return make_upload_sink(method.spool_dir(impl_->services, match->path_params), head.header("content-type"));
 }

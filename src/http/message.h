@@ -56,7 +56,8 @@ class BodySink {
   virtual void finish(Request& request) = 0;
 };
 // nullptr = buffer the body as usual (up to the body limit). May throw pvx::Error to refuse the
-// request before its body is read (401/403 before a 4 GiB upload).
+// request before its body is read (401/403 before a 4 GiB upload). Runs on a blocking-work
+// thread and only for multipart/form-data requests.
 using BodySinkFactory = std::function<std::unique_ptr<BodySink>(const Request& head)>;
 
 // Called by the server for every request. It must call `respond` exactly once, from any thread;

@@ -155,10 +155,11 @@ Response error_response(int status, std::string message) {
 
 // Errors of streamed bodies come from the API layer (refused upload, disk full): they carry the
 // API's JSON error body, as every other API answer does.
-Response api_error_response(int status, const std::string& message) {
+Response api_error_response(int status, const std::string& message, const Error::ParamErrors& errors = {}) {
   Response r = error_response(status, message);
   r.content_type = "application/json;charset=UTF-8";
   nlohmann::json body = {{"data", nullptr}, {"message", message + "\n"}};
+  if (!errors.empty()) body["errors"] = errors;
   r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
@@ -505,17 +506,22 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
       co_return !cec;
     };
 
-    if (options.body_sink_for && !head_parser.is_done()) {
+    if (options.body_sink_for && !head_parser.is_done() &&
+        beast::iequals(head_parser.get()[bhttp::field::content_type].substr(0, 19), "multipart/form-data")) {
       Request request = head_request(head_parser.get(), peer, local);
       std::unique_ptr<BodySink> sink;
       std::optional<Response> refused;
+      // The factory may wait on storage (activation, a slow mount): never on an I/O thread.
+      auto home = co_await asio::this_coro::executor;
+      co_await asio::post(asio::bind_executor(blocking.get_executor(), asio::use_awaitable));
       try {
         sink = options.body_sink_for(request);
       } catch (const Error& e) {
-        refused = api_error_response(e.status(), e.what());
+        refused = api_error_response(e.status(), e.what(), e.params());
       } catch (const std::exception& e) {
         refused = api_error_response(500, e.what());
       }
+      co_await asio::post(asio::bind_executor(home, asio::use_awaitable));
       if (refused) {
         // A refused upload (401, 403) is answered at once; its body is still read and dropped
         // so that a client that sends everything before reading sees the answer.
@@ -545,12 +551,21 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
         }
         lowest.expires_never();
         Response response;
+        std::optional<Response> unfinished;
+        co_await asio::post(asio::bind_executor(blocking.get_executor(), asio::use_awaitable));
         try {
-          sink->finish(request);
-          sink.reset();
-          response = co_await call_handler(std::move(request));
+          sink->finish(request);  // fsync: off the I/O threads too
         } catch (const Error& e) {
-          response = api_error_response(e.status(), e.what());
+          unfinished = api_error_response(e.status(), e.what(), e.params());
+        } catch (const std::exception& e) {
+          unfinished = api_error_response(500, e.what());
+        }
+        sink.reset();
+        co_await asio::post(asio::bind_executor(home, asio::use_awaitable));
+        if (unfinished) {
+          response = std::move(*unfinished);
+        } else {
+          response = co_await call_handler(std::move(request));
         }
         bool keep = keep_alive && !stopping;
         if (!co_await write_response(stream, std::move(response), version, keep, false, false)) co_return;
@@ -638,7 +653,7 @@ asio::awaitable<std::optional<Response>> Server::Impl::stream_body(Stream& strea
     try {
       sink.write(std::string_view(chunk.data(), filled));
     } catch (const Error& e) {
-      failure = api_error_response(e.status(), e.what());
+      failure = api_error_response(e.status(), e.what(), e.params());
     } catch (const std::exception& e) {
       failure = api_error_response(500, e.what());
     }

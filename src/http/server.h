@@ -23,9 +23,10 @@ struct ServerOptions {
   // Optional per-request limit chosen from the request line (e.g. an upload endpoint); empty =
   // body_limit for every request. Called on an I/O thread: keep it cheap and non-blocking.
   std::function<std::size_t(std::string_view method, std::string_view target)> body_limit_for;
-  // Streams chosen request bodies (uploads) to a sink instead of memory; see BodySink.
+  // Streams chosen request bodies (uploads) to a sink instead of memory; see BodySink. Asked
+  // only for multipart/form-data requests, on a blocking-work thread.
   BodySinkFactory body_sink_for;
-  unsigned blocking_threads = 2;  // threads that run BodySink::write
+  unsigned blocking_threads = 4;  // threads that run the sink factory and BodySink calls
 };
 
 // Lifecycle: construct, start() (binds; throws pvx::Error on failure), run() blocks until

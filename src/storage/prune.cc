@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 
+#include "base/error.h"
 #include "base/strings.h"
 
 namespace pvx::storage {
@@ -63,6 +64,13 @@ PruneOptions parse_prune_options(const std::string& text) {
     }
   }
   return o;
+}
+
+void check_prune_options(const std::string& text) {
+  auto o = parse_prune_options(text);
+  if (o.keep_all && !o.keep.empty()) {
+    throw Error::param("prune-backups", "keep-all cannot be set together with other options.");
+  }
 }
 
 void prune_mark_group(std::vector<PruneEntry>& group, const PruneOptions& options) {

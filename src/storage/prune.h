@@ -18,6 +18,8 @@ struct PruneOptions {
 
 // "keep-daily=7,keep-last=3" (already validated by the schema).
 PruneOptions parse_prune_options(const std::string& text);
+// Throws Error 400 naming "prune-backups" when keep-all=1 is combined with other options.
+void check_prune_options(const std::string& text);
 
 struct PruneEntry {
   std::string volid;

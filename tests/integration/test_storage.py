@@ -192,6 +192,8 @@ class Storage(harness.DaemonCase):
         files = {"filename": ("x.iso", b"data")}
         r = s.post("/nodes/%s/storage/local/upload" % NODE, data={"content": "iso"}, files=files)
         self.assertEqual(r.status_code, 403)
+        r = s.post("/nodes/otherxnode/storage/local/upload", data={"content": "iso"}, files=files)
+        self.assertNotEqual(r.status_code, 200)
         r = s.post("/nodes/%s/storage/local/download-url" % NODE,
                    data=dict(content="iso", filename="x.iso", url="http://127.0.0.1:1/x.iso"))
         self.assertEqual(r.status_code, 403)
@@ -230,6 +232,15 @@ class Storage(harness.DaemonCase):
         r = self.admin().post("/nodes/%s/storage/img/content" % NODE, data=dict(vmid=100, filename="", size="12X"))
         self.assertEqual(r.status_code, 400)
         self.assertIn("size", r.json()["errors"])
+        r = self.admin().post("/nodes/%s/storage/img/content" % NODE, data=dict(vmid=100, filename="vm-100-disk-3.foo", size="1M"))
+        self.assertEqual(r.status_code, 400)
+        self.assertIn("filename", r.json()["errors"])
+        # a bad copy target is refused at once, naming it
+        for target in ("img:100/../../../tmp/evil.raw", "img:100/vm-100-disk-9.subvol", "img:iso/x.iso", "nosuch"):
+            r = self.admin().post("/nodes/%s/storage/img/content/%s" % (NODE, v2), data={"target": target})
+            self.assertIn(r.status_code, (400, 500), (target, r.text))
+            if r.status_code == 400:
+                self.assertIn("target", r.json().get("errors", {}), (target, r.text))
 
         upid = sv.content(v0).delete()
         self.assertEqual(follow(self.api, upid)["exitstatus"], "OK")
@@ -438,9 +449,12 @@ class Storage(harness.DaemonCase):
         self.assertEqual(plan["bk:backup/" + names[4]], "keep")
         self.assertEqual(plan["bk:backup/" + names[3]], "keep")
         self.assertEqual(plan["bk:backup/" + names[1]], "remove")
-        out = self.d.cli("pvesm", "prune-backups", "bk", "--dry-run", "--prune-backups", "keep-last=2",
-                         "--output-format", "json").stdout
-        self.assertIn("remove", out)
+        out = self.d.cli("pvesm", "prune-backups", "bk", "--dry-run", "1", "--keep-last", "2").stdout
+        self.assertRegex(out, r"bk:backup/%s\s.*remove" % names[1].replace(".", r"\."))
+        self.assertRegex(out, r"bk:backup/%s\s.*protected" % names[0].replace(".", r"\."))
+        r = self.admin().get("/nodes/%s/storage/bk/prunebackups" % NODE, params={"prune-backups": "keep-all=1,keep-last=1"})
+        self.assertEqual(r.status_code, 400)
+        self.assertIn("prune-backups", r.json()["errors"])
         upid = sb.prunebackups.delete(**{"prune-backups": "keep-last=2"})
         self.assertEqual(follow(self.api, upid)["exitstatus"], "OK")
         left = sorted(os.listdir(dump))
@@ -504,6 +518,9 @@ class Storage(harness.DaemonCase):
         self.assertEqual(out, "cli:301/vm-301-disk-0.raw")
         with open(os.path.join(path, "images", "301", "vm-301-disk-0.raw"), "rb") as f:
             self.assertEqual(f.read(13), b"exported-data")
+        # pvesm path computes names of volumes that do not exist yet, as PVE's does
+        self.assertTrue(self.d.cli("pvesm", "path", "cli:300/vm-300-disk-9.qcow2").stdout.strip().endswith(
+            "/images/300/vm-300-disk-9.qcow2"))
         self.d.cli("pvesm", "free", vol)
         self.assertNotIn(vol, self.d.cli("pvesm", "list", "cli").stdout)
         self.assertIn("APIVER", self.d.cli("pvesm", "apiinfo").stdout)

@@ -7,6 +7,7 @@
 #include "cluster/config_store.h"
 #include "schema/formats.h"
 #include "storage/plugin_registry.h"
+#include "storage/prune.h"
 #include "storage/storage_properties.h"
 #include "storage/storage_service.h"
 
@@ -46,6 +47,14 @@ Json read_storage(RequestContext& ctx) {
   return j;
 }
 
+// "none" means an empty list and cannot be combined with content types, as in PVE.
+void check_content_list(const std::string& text) {
+  auto items = schema::split_list(text);
+  if (items.size() > 1 && std::find(items.begin(), items.end(), "none") != items.end()) {
+    throw Error::param("content", "unable to combine 'none' with other content types");
+  }
+}
+
 // Splits parameters into storage.cfg keys and secrets, typed by the key schemas.
 void split_params(const Json& params, const storage::StoragePlugin& plugin, Json& keys,
                   std::map<std::string, std::string>& secrets) {
@@ -54,7 +63,12 @@ void split_params(const Json& params, const storage::StoragePlugin& plugin, Json
   for (auto it = params.begin(); it != params.end(); ++it) {
     if (kNotKeys.count(it.key())) continue;
     if (std::find(sensitive.begin(), sensitive.end(), it.key()) != sensitive.end()) {
-      secrets[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+      std::string value = it->is_string() ? it->get<std::string>() : it->dump();
+      // Secret files hold one line; mount helpers and clients read exactly that.
+      if (value.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+        throw Error::param(it.key(), "value must not contain line breaks or NUL characters");
+      }
+      secrets[it.key()] = std::move(value);
       continue;
     }
     Json v = it.value();
@@ -86,6 +100,7 @@ Json create_storage(RequestContext& ctx) {
     if (!allowed(key)) errors[key] = "option not allowed for storage type '" + def.type + "'";
   }
   if (def.props.contains("content")) {
+    check_content_list(def.props["content"].get<std::string>());
     for (const auto& c : storage::parse_content_list(def.props["content"].get<std::string>())) {
       if (!plugin.info().content.count(c)) errors["content"] = "storage does not support content type '" + c + "'";
     }
@@ -98,6 +113,7 @@ Json create_storage(RequestContext& ctx) {
     auto f = def.props["format"].get<std::string>();
     if (std::find(formats.begin(), formats.end(), f) == formats.end()) errors["format"] = "storage does not support format '" + f + "'";
   }
+  if (def.props.contains("prune-backups")) storage::check_prune_options(def.props["prune-backups"].get<std::string>());
   if (!errors.empty()) throw Error::params(std::move(errors));
 
   svc.add(def, secrets);
@@ -121,11 +137,13 @@ Json update_storage(RequestContext& ctx) {
   std::map<std::string, std::string> secrets;
   split_params(ctx.params(), plugin, keys, secrets);
   if (keys.contains("content")) {
+    check_content_list(keys["content"].get<std::string>());
     for (const auto& c : storage::parse_content_list(keys["content"].get<std::string>())) {
       if (!plugin.info().content.count(c)) throw Error::param("content", "storage does not support content type '" + c + "'");
     }
     keys["content"] = storage::print_content_list(storage::parse_content_list(keys["content"].get<std::string>()));
   }
+  if (keys.contains("prune-backups")) storage::check_prune_options(keys["prune-backups"].get<std::string>());
   std::vector<std::string> remove;
   if (auto d = ctx.opt_str("delete")) remove = split_list(*d);
   svc.update(id, keys, remove, secrets, ctx.opt_str("digest").value_or(""));

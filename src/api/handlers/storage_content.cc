@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "api/handlers/common.h"
@@ -64,6 +67,8 @@ Json alloc_volume(RequestContext& ctx) {
   if (auto fmt = storage::image_format_of(name)) {
     if (format && *format != *fmt) throw Error::param("format", "format '" + *format + "' does not match the file name");
     format = fmt;
+  } else if (name.find('.') != std::string::npos) {
+    throw Error::param("filename", "unable to parse volume filename '" + name + "'");
   }
   if (!name.empty() && !name.starts_with("vm-" + std::to_string(vmid) + "-")) {
     throw Error::param("filename", "illegal name '" + name + "' - should be 'vm-" + std::to_string(vmid) + "-*'");
@@ -203,6 +208,67 @@ Json delete_volume(RequestContext& ctx) {
   return upid.str();
 }
 
+// Where a copy goes, decided before the task starts so that a bad target is a 400 naming it.
+struct CopyPlan {
+  bool image = false;
+  std::int64_t vmid = 0;
+  std::string format, name;  // image: format and name ("" = next free); file: the file name
+  std::filesystem::path file;  // file: the target path
+};
+
+CopyPlan plan_copy(const storage::StorageDef& dst, const storage::StoragePlugin& dst_plugin,
+                   const storage::VolumeName& src, const std::string& dst_name) {
+  CopyPlan plan;
+  if (src.vtype == "images" || src.vtype == "rootdir") {
+    if (src.format == "subvol") throw Error::param("volume", "copying container volumes is not supported");
+    auto content = dst.content();
+    if (!content.count("images") && !content.count("rootdir")) {
+      throw Error::param("target", "storage '" + dst.id + "' does not support disk images");
+    }
+    plan.image = true;
+    plan.vmid = src.vmid;
+    plan.format = src.format;
+    const auto& formats = dst_plugin.info().formats;
+    if (std::find(formats.begin(), formats.end(), plan.format) == formats.end()) plan.format = dst_plugin.info().default_format;
+    if (!dst_name.empty()) {
+      // A full target volume name also names the owner ("102/vm-102-disk-0.qcow2").
+      storage::VolumeName t;
+      try {
+        t = dst_plugin.parse_volname(dst, dst_name);
+      } catch (const Error& e) {
+        throw Error::param("target", e.params().empty() ? e.what() : e.params().begin()->second);
+      }
+      if ((t.vtype != "images" && t.vtype != "rootdir") || t.format == "subvol" || !t.base_name.empty() || t.is_base) {
+        throw Error::param("target", "'" + dst_name + "' is not a name for a new disk image");
+      }
+      if (std::find(formats.begin(), formats.end(), t.format) == formats.end()) {
+        throw Error::param("target", "storage '" + dst.id + "' does not support format '" + t.format + "'");
+      }
+      plan.name = t.name;
+      plan.vmid = t.vmid;
+      plan.format = t.format;
+    }
+    return plan;
+  }
+  auto dir = dst_plugin.content_dir(dst, src.vtype);
+  if (!dir || !dst.content().count(src.vtype)) {
+    throw Error::param("target", "storage '" + dst.id + "' does not support content type '" + src.vtype + "'");
+  }
+  std::string name = src.name;
+  if (!dst_name.empty()) {
+    auto slash = dst_name.find('/');
+    if (slash == std::string::npos || dst_name.substr(0, slash) != src.vtype) {
+      throw Error::param("target", "target must be '" + dst.id + ":" + src.vtype + "/<name>'");
+    }
+    name = dst_name.substr(slash + 1);
+  }
+  if (!storage::classify_file(src.vtype, name)) throw Error::param("target", "invalid target name '" + name + "'");
+  plan.name = name;
+  plan.file = *dir / name;
+  if (std::filesystem::exists(plan.file)) throw Error::param("target", "file '" + plan.file.string() + "' already exists");
+  return plan;
+}
+
 Json copy_volume(RequestContext& ctx) {
   auto v = volume_ref(ctx);
   auto& svc = *ctx.services().storage;
@@ -213,37 +279,26 @@ Json copy_volume(RequestContext& ctx) {
   std::string target = ctx.str("target");
   std::string dst_storage = target.substr(0, target.find(':'));
   std::string dst_name = target.find(':') == std::string::npos ? "" : target.substr(target.find(':') + 1);
+  if (schema::check_format("pve-storage-id", dst_storage)) throw Error::param("target", "invalid storage in '" + target + "'");
   auto dst = svc.get(dst_storage);
   ctx.check("/storage/" + dst.id, {"Datastore.AllocateSpace"});
   if (!may_access_volume(ctx, v.r.def.id, v.parsed.vtype, v.parsed.vmid)) {
     throw Error("Permission check failed (/storage/" + v.r.def.id + ", Datastore.Audit)", 403);
   }
   const auto& dst_plugin = svc.plugin(dst);
+  CopyPlan plan = plan_copy(dst, dst_plugin, v.parsed, dst_name);
   std::string src_volid = v.r.def.id + ":" + v.r.volname;
   auto parsed = v.parsed;
   auto src = v.r;
   auto upid = ctx.services().tasks->spawn("imgcopy", src.def.id, ctx.who().full(),
-      [&svc, src, parsed, dst, &dst_plugin, dst_name, src_volid](tasks::TaskContext& task) {
+      [&svc, src, parsed, dst, &dst_plugin, plan, src_volid](tasks::TaskContext& task) {
     svc.activate(src.def);
     svc.activate(dst);
-    if (parsed.vtype == "images" || parsed.vtype == "rootdir") {
-      if (parsed.format == "subvol") throw Error("copying container volumes is not supported", 400);
+    if (plan.image) {
       auto size = src.plugin->volume_size(src.def, src.volname);
-      std::string fmt = parsed.format;
-      const auto& formats = dst_plugin.info().formats;
-      if (std::find(formats.begin(), formats.end(), fmt) == formats.end()) fmt = dst_plugin.info().default_format;
-      std::string name;
-      std::int64_t vmid = parsed.vmid;
-      if (!dst_name.empty()) {
-        // A full target volume name also names the owner ("102/vm-102-disk-0.qcow2").
-        auto target = dst_plugin.parse_volname(dst, dst_name);
-        name = target.name;
-        vmid = target.vmid;
-        fmt = target.format;
-      }
-      std::string new_vol = dst_plugin.alloc_image(dst, vmid, fmt, name, (size.size + 1023) / 1024);
+      std::string new_vol = dst_plugin.alloc_image(dst, plan.vmid, plan.format, plan.name, (size.size + 1023) / 1024);
       try {
-        run_command({"qemu-img", "convert", "-p", "-n", "-f", parsed.format, "-O", fmt,
+        run_command({"qemu-img", "convert", "-p", "-n", "-f", parsed.format, "-O", plan.format,
                      src.plugin->path(src.def, src.volname), dst_plugin.path(dst, new_vol)},
                     {.timeout = std::chrono::hours(24)});
       } catch (...) {
@@ -253,19 +308,21 @@ Json copy_volume(RequestContext& ctx) {
       task.log("copied '" + src_volid + "' to '" + dst.id + ":" + new_vol + "'");
       return;
     }
-    auto dir = dst_plugin.content_dir(dst, parsed.vtype);
-    if (!dir || !dst.content().count(parsed.vtype)) {
-      throw Error("storage '" + dst.id + "' does not support content type '" + parsed.vtype + "'", 400);
+    std::filesystem::create_directories(plan.file.parent_path());
+    const std::string part = plan.file.string() + ".pvx-copy";
+    try {
+      run_command({"cp", "--sparse=always", "--", src.plugin->path(src.def, src.volname), part},
+                  {.timeout = std::chrono::hours(24)});
+      // Never replaces a file that appeared meanwhile (another copy, an upload).
+      if (::renameat2(AT_FDCWD, part.c_str(), AT_FDCWD, plan.file.c_str(), RENAME_NOREPLACE) != 0) {
+        throw Error("unable to store '" + plan.file.string() + "': " + std::strerror(errno));
+      }
+    } catch (...) {
+      std::error_code ignore;
+      std::filesystem::remove(part, ignore);
+      throw;
     }
-    std::string name = dst_name.empty() ? parsed.name : dst_name.substr(dst_name.find('/') + 1);
-    if (!storage::classify_file(parsed.vtype, name)) throw Error::param("target", "invalid target name '" + name + "'");
-    auto to = *dir / name;
-    if (std::filesystem::exists(to)) throw Error("file '" + to.string() + "' already exists", 400);
-    std::filesystem::create_directories(*dir);
-    run_command({"cp", "--sparse=always", "--", src.plugin->path(src.def, src.volname), to.string() + ".tmp"},
-                {.timeout = std::chrono::hours(24)});
-    std::filesystem::rename(to.string() + ".tmp", to);
-    task.log("copied '" + src_volid + "' to '" + dst.id + ":" + parsed.vtype + "/" + name + "'");
+    task.log("copied '" + src_volid + "' to '" + dst.id + ":" + parsed.vtype + "/" + plan.name + "'");
   });
   return upid.str();
 }
@@ -349,7 +406,6 @@ void register_storage_content(Router& r) {
       .proxyto = "node",
       .blocking = true,
       .handler = volume_info,
-      .cli = {{"pvesm", "path", {"volume"}, {}, "path"}},
   });
   r.add({
       .name = "updateattributes",

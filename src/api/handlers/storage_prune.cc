@@ -27,6 +27,7 @@ std::vector<storage::PruneEntry> marked_backups(RequestContext& ctx, storage::St
     entries.push_back({v.volid, v.ctime, subtype, v.vmid, v.is_protected, ""});
   }
   std::string opts = ctx.opt_str("prune-backups").value_or(def.str("prune-backups"));
+  storage::check_prune_options(opts);
   storage::prune_mark(entries, storage::parse_prune_options(opts));
   return entries;
 }
@@ -98,7 +99,6 @@ void register_storage_prune(Router& r) {
       .proxyto = "node",
       .blocking = true,
       .handler = dry_run,
-      .cli = {{"pvesm", "prune-backups --dry-run", {"storage"}}},
   });
   r.add({
       .name = "delete",
@@ -112,7 +112,6 @@ void register_storage_prune(Router& r) {
       .protected_ = true,
       .proxyto = "node",
       .handler = prune,
-      .cli = {{"pvesm", "prune-backups", {"storage"}}},
   });
 }
 

@@ -11,7 +11,8 @@ using namespace schema;
 Schema server_param() { return string("The server address (name or IP).").fmt("pve-storage-server"); }
 
 void add_scan(Router& r, const char* name, const char* method_name, const char* description,
-              std::vector<std::pair<std::string, Schema>> params, Schema item, Handler handler) {
+              std::vector<std::pair<std::string, Schema>> params, Schema item, Handler handler,
+              std::vector<std::string> positional = {}) {
   params.emplace_back("node", std_opt::node());
   r.add({
       .name = method_name,
@@ -25,7 +26,7 @@ void add_scan(Router& r, const char* name, const char* method_name, const char* 
       .proxyto = "node",
       .blocking = true,  // the tools wait on the network
       .handler = std::move(handler),
-      .cli = {{"pvesm", std::string("scan ") + name}},
+      .cli = {{"pvesm", std::string("scan ") + name, std::move(positional)}},
   });
 }
 
@@ -50,7 +51,8 @@ void register_storage_scan(Router& r) {
              Json out = Json::array();
              for (const auto& e : storage::scan::nfs(ctx.str("server"))) out.push_back({{"path", e.path}, {"options", e.options}});
              return out;
-           });
+           },
+           {"server"});
   add_scan(r, "cifs", "cifsscan", "Scan remote CIFS server.",
            {{"server", server_param()},
             {"username", string("User name.").opt()},
@@ -64,7 +66,8 @@ void register_storage_scan(Router& r) {
                out.push_back({{"share", s.share}, {"description", s.description}});
              }
              return out;
-           });
+           },
+           {"server"});
   add_scan(r, "pbs", "pbsscan", "Scan remote Proxmox Backup Server.",
            {{"server", server_param()},
             {"username", string("User-name or API token-ID.")},
@@ -82,7 +85,8 @@ void register_storage_scan(Router& r) {
                out.push_back(j);
              }
              return out;
-           });
+           },
+           {"server", "username"});
   add_scan(r, "iscsi", "iscsiscan", "Scan remote iSCSI server.",
            {{"portal", string("The iSCSI portal (IP or DNS name with optional port).").fmt("pve-storage-portal-dns")}},
            object({{"target", string("The iSCSI target name.")}, {"portal", string("The iSCSI portal name.")}}),
@@ -90,7 +94,8 @@ void register_storage_scan(Router& r) {
              Json out = Json::array();
              for (const auto& t : storage::scan::iscsi(ctx.str("portal"))) out.push_back({{"target", t.target}, {"portal", t.portal}});
              return out;
-           });
+           },
+           {"portal"});
   add_scan(r, "lvm", "lvmscan", "List local LVM volume groups.", {},
            object({{"vg", string("The LVM logical volume group name.")}}), [](RequestContext&) -> Json {
              Json out = Json::array();
@@ -103,7 +108,8 @@ void register_storage_scan(Router& r) {
              Json out = Json::array();
              for (const auto& p : storage::scan::lvmthin(ctx.str("vg"))) out.push_back({{"lv", p.lv}});
              return out;
-           });
+           },
+           {"vg"});
   add_scan(r, "zfs", "zfsscan", "Scan zfs pool list on local node.", {},
            object({{"pool", string("ZFS pool name.")}}), [](RequestContext&) -> Json {
              Json out = Json::array();

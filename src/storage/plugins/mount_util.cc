@@ -269,6 +269,10 @@ void MountedFileStorage::activate(const StorageDef& def) const {
     // Only touch the path while nothing is mounted there: a stale mount of a dead server would
     // block mkdir/stat.
     // PVE's order: create-base-path, then the deprecated mkdir, default on.
+    // The server is checked first, so a failed activation leaves no mount point behind.
+    auto eps = endpoints(def);
+    Endpoint online;
+    if (!eps.empty()) online = require_online(def, eps);
     bool create = def.props.contains("create-base-path") ? def.flag("create-base-path", true) : def.flag("mkdir", true);
     if (create) {
       std::error_code ec;
@@ -278,9 +282,6 @@ void MountedFileStorage::activate(const StorageDef& def) const {
     if (!fs::is_directory(path, ec))
       throw Error("unable to activate storage '" + def.id + "' - directory '" + path.string() + "' does not exist",
                   500);
-    auto eps = endpoints(def);
-    Endpoint online;
-    if (!eps.empty()) online = require_online(def, eps);
     mount(def, online);
   }
   FileStorage::activate(def);

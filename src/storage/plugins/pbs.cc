@@ -53,8 +53,6 @@ class PbsPlugin : public StoragePlugin {
   }
 
   // Reaching the datastore with the given credentials is the check PVE does too.
-  void on_add(StorageDef& def) const override { activate(def); }
-
   void activate(const StorageDef& def) const override { run_client(def, {"status"}); }
 
   StorageStatus status(const StorageDef& def) const override {

@@ -17,7 +17,9 @@
 #include "base/process.h"
 #include "base/strings.h"
 #include "storage/file_formats.h"
+#include "storage/image_dir_cache.h"
 #include "storage/qemu_img.h"
+#include "storage/stream_util.h"
 #include "storage/volume_id.h"
 
 namespace fs = std::filesystem;
@@ -52,72 +54,6 @@ std::int64_t to_int(std::string_view s) { return std::stoll(std::string(s)); }
 }
 
 std::int64_t mtime_of(const struct stat& st) { return static_cast<std::int64_t>(st.st_mtime); }
-
-void write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error(std::string("write failed: ") + std::strerror(errno));
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-// Copies exactly `count` bytes (or until EOF when count < 0) from one fd to another.
-std::int64_t copy_fd(int in, int out, std::int64_t count) {
-  std::vector<char> buf(1 << 20);
-  std::int64_t done = 0;
-  while (count < 0 || done < count) {
-    std::size_t want = buf.size();
-    if (count >= 0) want = static_cast<std::size_t>(std::min<std::int64_t>(want, count - done));
-    ssize_t r = ::read(in, buf.data(), want);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw Error(std::string("read failed: ") + std::strerror(errno));
-    }
-    if (r == 0) break;
-    write_all(out, buf.data(), static_cast<std::size_t>(r));
-    done += r;
-  }
-  if (count >= 0 && done != count) throw Error("unexpected end of stream after " + std::to_string(done) + " bytes");
-  return done;
-}
-
-void write_size_header(int fd, std::int64_t size) {
-  unsigned char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((static_cast<std::uint64_t>(size) >> (8 * i)) & 0xff);
-  write_all(fd, reinterpret_cast<const char*>(b), 8);
-}
-
-std::int64_t read_size_header(int fd) {
-  unsigned char b[8];
-  std::size_t got = 0;
-  while (got < 8) {
-    ssize_t r = ::read(fd, b + got, 8 - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) throw Error("import stream ended before its size header");
-    got += static_cast<std::size_t>(r);
-  }
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
-  return static_cast<std::int64_t>(v);
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -487,7 +423,7 @@ std::vector<VolumeInfo> FileStorage::list_volumes(const StorageDef& def, const C
     fs::path images = *content_dir(def, "images");
     // POSIX directory streams and *at() calls: no path is walked twice, which is what makes a
     // listing of 10 000 volumes take milliseconds.
-    auto scan_dir = [&](const fs::path& dir, std::int64_t owner, std::vector<VolumeInfo>& out) {
+    auto scan_raw = [&](const fs::path& dir, std::int64_t owner, std::vector<VolumeInfo>& out) {
       DIR* d = ::opendir(dir.c_str());
       if (!d) return;
       const int dfd = ::dirfd(d);
@@ -496,7 +432,6 @@ std::vector<VolumeInfo> FileStorage::list_volumes(const StorageDef& def, const C
         auto fmt = image_format_of(name);
         if (!fmt || !is_valid_image_name(strip_image_suffix(name), owner)) continue;
         std::string vtype = *fmt == "subvol" ? "rootdir" : "images";
-        if (!wanted(vtype)) continue;
         struct stat st {};
         if (::fstatat(dfd, e->d_name, &st, 0) != 0) continue;
         VolumeInfo vi;
@@ -524,6 +459,20 @@ std::vector<VolumeInfo> FileStorage::list_volumes(const StorageDef& def, const C
         out.push_back(std::move(vi));
       }
       ::closedir(d);
+    };
+    // On a local filesystem a directory's entries are kept until the kernel reports a change in
+    // it; shared storage is always scanned (other nodes change it behind our back).
+    const bool cached = !def.shared() && !info().shared && ImageDirCache::cacheable(images);
+    auto scan_dir = [&](const fs::path& dir, std::int64_t owner, std::vector<VolumeInfo>& out) {
+      auto collect = [&] {
+        std::vector<VolumeInfo> all;
+        scan_raw(dir, owner, all);
+        return all;
+      };
+      auto found = cached ? ImageDirCache::instance().get(def.id, dir, collect) : collect();
+      for (auto& v : found) {
+        if (wanted(v.content)) out.push_back(std::move(v));
+      }
     };
     if (vmid) {
       scan_dir(images / std::to_string(vmid), vmid, out);
@@ -693,7 +642,7 @@ void FileStorage::volume_export(const StorageDef& def, std::string_view volname,
       qemu_img::convert(file, "qcow2", tmp, "raw", options.snapshot);
       Fd in(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
       write_size_header(out_fd, size);
-      copy_fd(in.get(), out_fd, size);
+      copy_bytes(in.get(), out_fd, size);
     } catch (...) {
       fs::remove(tmp, ec);
       throw;
@@ -706,7 +655,7 @@ void FileStorage::volume_export(const StorageDef& def, std::string_view volname,
   struct stat st {};
   ::fstat(in.get(), &st);
   write_size_header(out_fd, st.st_size);
-  copy_fd(in.get(), out_fd, st.st_size);
+  copy_bytes(in.get(), out_fd, st.st_size);
 }
 
 std::string FileStorage::volume_import(const StorageDef& def, std::string_view volname, const std::string& format,
@@ -746,7 +695,7 @@ std::string FileStorage::volume_import(const StorageDef& def, std::string_view v
     Fd out(::open(tmp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640));
     if (out.get() < 0) throw Error("unable to create '" + tmp.string() + "': " + std::strerror(errno));
     try {
-      copy_fd(in_fd, out.get(), size);
+      copy_bytes(in_fd, out.get(), size);
       if (::fsync(out.get()) != 0) throw Error(std::string("fsync failed: ") + std::strerror(errno));
     } catch (...) {
       fs::remove(tmp, ec);

@@ -4,13 +4,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include "base/error.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "storage/stream_util.h"
 
 namespace pvx::storage::block {
 
@@ -111,34 +110,6 @@ bool feature_in(const std::vector<FeatureRow>& table, Feature f, VolumeState sta
   return false;
 }
 
-void write_size_header(int out_fd, std::int64_t size) {
-  unsigned char buf[8];
-  auto v = static_cast<std::uint64_t>(size);
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<unsigned char>(v >> (8 * i));
-  std::size_t done = 0;
-  while (done < sizeof buf) {
-    auto n = ::write(out_fd, buf + done, sizeof buf - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(std::string("writing export header: ") + std::strerror(errno), 500);
-    done += static_cast<std::size_t>(n);
-  }
-}
-
-std::int64_t read_size_header(int in_fd) {
-  unsigned char buf[8];
-  std::size_t done = 0;
-  while (done < sizeof buf) {
-    auto n = ::read(in_fd, buf + done, sizeof buf - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error(std::string("reading import header: ") + std::strerror(errno), 500);
-    if (n == 0) throw Error("import stream too short: missing the 8-byte size header", 400);
-    done += static_cast<std::size_t>(n);
-  }
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | buf[i];
-  return static_cast<std::int64_t>(v);
-}
-
 void export_raw_device(const std::string& device, int out_fd) {
   auto res = run_command({"blockdev", "--getsize64", device});
   auto size = to_int(trim(res.out));
@@ -155,6 +126,37 @@ void copy_stream_to_device(int in_fd, const std::string& device) {
   opts.stdin_fd = in_fd;
   opts.timeout = std::chrono::hours(24);
   run_command({"dd", "of=" + device, "bs=64k", "status=none"}, opts);
+}
+
+bool lists_images(const ContentSet& content) {
+  return content.empty() || content.count("images") || content.count("rootdir");
+}
+
+VolumeInfo raw_image_entry(const StorageDef& def, const std::string& name, std::int64_t size, std::int64_t vmid,
+                           std::int64_t ctime) {
+  VolumeInfo vi;
+  vi.volid = def.id + ":" + name;
+  vi.content = "images";
+  vi.format = "raw";
+  vi.size = size;
+  vi.ctime = ctime;
+  vi.vmid = vmid;
+  return vi;
+}
+
+void check_raw_transfer(std::string_view type, const std::string& format, const TransferOptions& options) {
+  if (format != "raw+size") {
+    throw Error::param("format", "volume export format '" + format + "' not available for " + std::string(type));
+  }
+  if (options.with_snapshots || !options.snapshot.empty() || !options.base_snapshot.empty()) {
+    throw Error::param("snapshot", std::string(type) + " transfers only the current state of a volume");
+  }
+}
+
+std::string required(const StorageDef& def, const std::string& key) {
+  auto value = def.str(key);
+  if (value.empty()) throw Error::param(key, "property is missing");
+  return value;
 }
 
 const HostEnv& host_of(const StorageDef& def) {

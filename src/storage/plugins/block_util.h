@@ -42,13 +42,23 @@ struct FeatureRow {
 bool feature_in(const std::vector<FeatureRow>& table, Feature f, VolumeState state);
 
 // "raw+size": an 8-byte little-endian size header, then the device's bytes. Export reads the
-// device size with blockdev; import copies the rest of the stream (after read_size_header)
-// into an existing device that the caller sized from the header.
+// device size with blockdev; import copies the rest of the stream (after read_size_header from
+// stream_util.h) into an existing device that the caller sized from the header.
 void export_raw_device(const std::string& device, int out_fd);
 void copy_stream_to_device(int in_fd, const std::string& device);
-// Reads the 8-byte header of a raw+size stream (throws 400 on a short stream).
-std::int64_t read_size_header(int in_fd);
-void write_size_header(int out_fd, std::int64_t size);
+
+// Whether a listing asked for `content` includes disk images (empty = everything).
+bool lists_images(const ContentSet& content);
+// A listing entry "<storage>:<name>" for a raw disk image.
+VolumeInfo raw_image_entry(const StorageDef& def, const std::string& name, std::int64_t size, std::int64_t vmid,
+                           std::int64_t ctime = 0);
+
+// Types that move only a volume's current state, as "raw+size": throws 400 for any other format
+// or for any snapshot option, naming `type`.
+void check_raw_transfer(std::string_view type, const std::string& format, const TransferOptions& options);
+
+// A property the type cannot work without; throws 400 naming `key` when it is empty.
+std::string required(const StorageDef& def, const std::string& key);
 
 // The host of `def`, required by plugins that keep local files (keyrings).
 const HostEnv& host_of(const StorageDef& def);

@@ -25,6 +25,7 @@
 #include "storage/file_storage.h"
 #include "storage/plugins/plugins.h"
 #include "storage/qemu_img.h"
+#include "storage/stream_util.h"
 
 namespace pvx::storage {
 namespace {
@@ -66,76 +67,6 @@ bool native(const VolumeName& v) {
   return (v.vtype == "images" || v.vtype == "rootdir") && v.base_name.empty() &&
          (v.format == "raw" || v.format == "subvol");
 }
-
-void write_all(int fd, const char* data, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw Error("write failed: " + errno_text());
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-// "raw+size"/"tar+size" streams start with the size as 8 bytes little-endian.
-void write_size_header(int fd, std::int64_t size) {
-  unsigned char b[8];
-  auto v = static_cast<std::uint64_t>(size);
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
-  write_all(fd, reinterpret_cast<const char*>(b), 8);
-}
-
-std::size_t read_full(int fd, char* buf, std::size_t n) {
-  std::size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::read(fd, buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw Error("read failed: " + errno_text());
-    if (r == 0) break;
-    got += static_cast<std::size_t>(r);
-  }
-  return got;
-}
-
-std::int64_t read_size_header(int fd) {
-  unsigned char b[8];
-  if (read_full(fd, reinterpret_cast<char*>(b), 8) != 8) throw Error("import stream too short: no size header", 400);
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
-  return static_cast<std::int64_t>(v);
-}
-
-// Copies `count` bytes; with `sparse`, all-zero blocks become holes in the output file.
-void copy_bytes(int in, int out, std::int64_t count, bool sparse) {
-  std::vector<char> buf(1 << 20);
-  std::int64_t left = count;
-  while (left > 0) {
-    std::size_t want = static_cast<std::size_t>(std::min<std::int64_t>(left, static_cast<std::int64_t>(buf.size())));
-    std::size_t got = read_full(in, buf.data(), want);
-    if (got == 0) throw Error("stream ended " + std::to_string(left) + " bytes early", 400);
-    bool zero = sparse && std::all_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got), [](char c) { return c == 0; });
-    if (zero) {
-      if (::lseek(out, static_cast<off_t>(got), SEEK_CUR) < 0) throw Error("seek failed: " + errno_text());
-    } else {
-      write_all(out, buf.data(), got);
-    }
-    left -= static_cast<std::int64_t>(got);
-  }
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 class BtrfsStorage final : public FileStorage {
  public:

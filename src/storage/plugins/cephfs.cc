@@ -42,27 +42,22 @@ class CephfsStorage final : public MountedFileStorage {
  public:
   CephfsStorage() {
     using O = PluginInfo::Option;
-    info_.type = "cephfs";
+    set_network_info("cephfs", {"preallocation"},
+                     {{"path", O::FixedRequired},
+                      {"monhost", O::Optional},
+                      {"subdir", O::Optional},
+                      {"options", O::Optional},
+                      {"username", O::Optional},
+                      {"fuse", O::Optional},
+                      {"keyring", O::Optional},
+                      {"fs-name", O::Optional}});
+    // No disk images on CephFS (PVE keeps them on RBD).
     info_.content = {"vztmpl", "iso", "backup", "snippets", "import"};
     info_.default_content = {"backup"};
-    info_.shared = true;
-    info_.file_based = true;
+    info_.formats.clear();
+    info_.default_format.clear();
     info_.sensitive = {"keyring"};
-    info_.options = merge_options(file_storage_common_options(),
-                                  {"shared", "is_mountpoint", "nocow", "preallocation"},
-                                  {{"path", O::FixedRequired},
-                                   {"monhost", O::Optional},
-                                   {"subdir", O::Optional},
-                                   {"options", O::Optional},
-                                   {"username", O::Optional},
-                                   {"fuse", O::Optional},
-                                   {"keyring", O::Optional},
-                                   {"fs-name", O::Optional},
-                                   {"content-dirs", O::Optional},
-                                   {"bwlimit", O::Optional}});
   }
-
-  const PluginInfo& info() const override { return info_; }
 
  protected:
   bool is_our_mount(const StorageDef& def, const std::vector<MountEntry>& mounts) const override {
@@ -87,8 +82,6 @@ class CephfsStorage final : public MountedFileStorage {
     run_command(cephfs_mount_argv(def, secret.path().string()), {.timeout = mount_timeout(def)});
   }
 
- private:
-  PluginInfo info_;
 };
 
 }  // namespace

@@ -34,31 +34,19 @@ class CifsStorage final : public MountedFileStorage {
  public:
   CifsStorage() {
     using O = PluginInfo::Option;
-    info_.type = "cifs";
-    info_.content = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"};
-    info_.default_content = {"images"};
-    info_.formats = {"raw", "qcow2", "vmdk"};
-    info_.default_format = "raw";
-    info_.shared = true;
-    info_.file_based = true;
+    set_network_info("cifs", {},
+                     {{"path", O::FixedRequired},
+                      {"server", O::FixedRequired},
+                      {"share", O::FixedRequired},
+                      {"subdir", O::Optional},
+                      {"username", O::Optional},
+                      {"password", O::Optional},
+                      {"domain", O::Optional},
+                      {"smbversion", O::Optional},
+                      {"options", O::Optional},
+                      {"snapshot-as-volume-chain", O::Fixed}});
     info_.sensitive = {"password"};
-    info_.options = merge_options(file_storage_common_options(), {"shared", "is_mountpoint", "nocow"},
-                                  {{"path", O::FixedRequired},
-                                   {"server", O::FixedRequired},
-                                   {"share", O::FixedRequired},
-                                   {"subdir", O::Optional},
-                                   {"username", O::Optional},
-                                   {"password", O::Optional},
-                                   {"domain", O::Optional},
-                                   {"smbversion", O::Optional},
-                                   {"options", O::Optional},
-                                   {"content-dirs", O::Optional},
-                                   {"bwlimit", O::Optional},
-                                   {"preallocation", O::Optional},
-                                   {"snapshot-as-volume-chain", O::Fixed}});
   }
-
-  const PluginInfo& info() const override { return info_; }
 
  protected:
   bool is_our_mount(const StorageDef& def, const std::vector<MountEntry>& mounts) const override {
@@ -85,8 +73,6 @@ class CifsStorage final : public MountedFileStorage {
     run_command(cifs_mount_argv(def, credentials.path().string()), {.timeout = mount_timeout(def)});
   }
 
- private:
-  PluginInfo info_;
 };
 
 }  // namespace

@@ -24,25 +24,14 @@ class GlusterfsStorage final : public MountedFileStorage {
  public:
   GlusterfsStorage() {
     using O = PluginInfo::Option;
-    info_.type = "glusterfs";
+    set_network_info("glusterfs", {"content-dirs"},
+                     {{"path", O::FixedRequired},
+                      {"server", O::Optional},
+                      {"server2", O::Optional},
+                      {"volume", O::FixedRequired},
+                      {"transport", O::Optional}});
     info_.content = {"images", "vztmpl", "iso", "backup", "snippets", "import"};
-    info_.default_content = {"images"};
-    info_.formats = {"raw", "qcow2", "vmdk"};
-    info_.default_format = "raw";
-    info_.shared = true;
-    info_.file_based = true;
-    info_.options = merge_options(file_storage_common_options(),
-                                  {"shared", "is_mountpoint", "nocow", "content-dirs"},
-                                  {{"path", O::FixedRequired},
-                                   {"server", O::Optional},
-                                   {"server2", O::Optional},
-                                   {"volume", O::FixedRequired},
-                                   {"transport", O::Optional},
-                                   {"bwlimit", O::Optional},
-                                   {"preallocation", O::Optional}});
   }
-
-  const PluginInfo& info() const override { return info_; }
 
  protected:
   bool is_our_mount(const StorageDef& def, const std::vector<MountEntry>& mounts) const override {
@@ -62,8 +51,6 @@ class GlusterfsStorage final : public MountedFileStorage {
     run_command(glusterfs_mount_argv(def, server), {.timeout = mount_timeout(def)});
   }
 
- private:
-  PluginInfo info_;
 };
 
 }  // namespace

@@ -13,8 +13,6 @@
 namespace pvx::storage::plugins {
 namespace {
 
-using Opt = PluginInfo::Option;
-
 void require_iscsiadm() {
   if (!command_exists("iscsiadm")) throw Error("no iscsi support - please install open-iscsi (iscsiadm not found)", 500);
 }
@@ -30,30 +28,9 @@ std::vector<iscsi::Session> sessions_of(const std::string& target) {
   return out;
 }
 
-class IscsiPlugin : public StoragePlugin {
+class IscsiPlugin : public iscsi::LunPlugin {
  public:
-  const PluginInfo& info() const override {
-    static const PluginInfo kInfo{
-        .type = "iscsi",
-        .content = {"images"},
-        .default_content = {"images"},
-        .formats = {"raw"},
-        .default_format = "raw",
-        .shared = true,
-        .select_existing = true,
-        .options = {{"portal", Opt::FixedRequired},
-                    {"target", Opt::FixedRequired},
-                    {"nodes", Opt::Optional},
-                    {"disable", Opt::Optional},
-                    {"content", Opt::Optional},
-                    {"bwlimit", Opt::Optional}},
-    };
-    return kInfo;
-  }
-
-  void on_add(StorageDef& def) const override {
-    if (!iscsi::is_portal(def.str("portal"))) throw Error::param("portal", "invalid portal '" + def.str("portal") + "'");
-  }
+  IscsiPlugin() : LunPlugin("iscsi") {}
 
   void activate(const StorageDef& def) const override {
     require_iscsiadm();
@@ -102,14 +79,6 @@ class IscsiPlugin : public StoragePlugin {
     return "/dev/disk/by-id/" + parse_volname(def, volname).name;
   }
 
-  std::string alloc_image(const StorageDef& def, std::int64_t, const std::string&, const std::string&,
-                          std::int64_t) const override {
-    unsupported(def, "allocating volumes (iSCSI LUNs are managed on the target)");
-  }
-  void free_image(const StorageDef& def, std::string_view) const override {
-    unsupported(def, "freeing volumes (iSCSI LUNs are managed on the target)");
-  }
-
   std::vector<VolumeInfo> list_volumes(const StorageDef& def, const ContentSet& content,
                                        std::int64_t vmid) const override {
     std::vector<VolumeInfo> out;
@@ -119,12 +88,7 @@ class IscsiPlugin : public StoragePlugin {
     auto it = devices.find(def.str("target"));
     if (it == devices.end()) return out;
     for (const auto& lun : it->second) {
-      VolumeInfo vi;
-      vi.volid = def.id + ":" + lun.volname;
-      vi.content = "images";
-      vi.format = "raw";
-      vi.size = lun.size;
-      out.push_back(std::move(vi));
+      out.push_back(block::raw_image_entry(def, lun.volname, lun.size, 0));
     }
     return out;
   }
@@ -136,11 +100,6 @@ class IscsiPlugin : public StoragePlugin {
     return VolumeSize{.size = *size, .used = *size, .format = "raw"};
   }
 
-  bool has_feature(const StorageDef& def, Feature feature, std::string_view volname,
-                   std::string_view snapshot) const override {
-    auto v = parse_volname(def, volname);
-    return feature == Feature::Copy && block::volume_state(v, snapshot) == block::VolumeState::Current;
-  }
 
   std::vector<std::string> export_formats(const StorageDef& def, std::string_view volname) const override {
     parse_volname(def, volname);
@@ -149,10 +108,7 @@ class IscsiPlugin : public StoragePlugin {
 
   void volume_export(const StorageDef& def, std::string_view volname, const std::string& format, int out_fd,
                      const TransferOptions& options) const override {
-    if (format != "raw+size") throw Error::param("format", "volume export format '" + format + "' not available for iscsi");
-    if (options.with_snapshots || !options.snapshot.empty() || !options.base_snapshot.empty()) {
-      throw Error::param("snapshot", "iscsi volumes have no snapshots");
-    }
+    block::check_raw_transfer("iscsi", format, options);
     block::export_raw_device(path(def, volname, {}), out_fd);
   }
 };

@@ -185,4 +185,36 @@ std::int64_t parse_readcapacity16(std::string_view output) {
   throw Error("unexpected output of iscsi-readcapacity16: no 'Total size'", 500);
 }
 
+LunPlugin::LunPlugin(std::string type) {
+  using Opt = PluginInfo::Option;
+  info_.type = std::move(type);
+  info_.content = {"images"};
+  info_.default_content = {"images"};
+  info_.formats = {"raw"};
+  info_.default_format = "raw";
+  info_.shared = true;
+  info_.select_existing = true;
+  info_.options = {{"portal", Opt::FixedRequired}, {"target", Opt::FixedRequired}, {"nodes", Opt::Optional},
+                   {"disable", Opt::Optional},     {"content", Opt::Optional},      {"bwlimit", Opt::Optional}};
+}
+
+void LunPlugin::on_add(StorageDef& def) const {
+  if (!is_portal(def.str("portal"))) throw Error::param("portal", "invalid portal '" + def.str("portal") + "'");
+}
+
+std::string LunPlugin::alloc_image(const StorageDef& def, std::int64_t, const std::string&, const std::string&,
+                                   std::int64_t) const {
+  unsupported(def, "allocating volumes (iSCSI LUNs are managed on the target)");
+}
+
+void LunPlugin::free_image(const StorageDef& def, std::string_view) const {
+  unsupported(def, "freeing volumes (iSCSI LUNs are managed on the target)");
+}
+
+bool LunPlugin::has_feature(const StorageDef& def, Feature feature, std::string_view volname,
+                            std::string_view snapshot) const {
+  auto v = parse_volname(def, volname);
+  return feature == Feature::Copy && block::volume_state(v, snapshot) == block::VolumeState::Current;
+}
+
 }  // namespace pvx::storage::iscsi

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/storage_plugin.h"
+
 namespace pvx::storage::iscsi {
 
 // "<portal>,<tpgt> <target>" lines of `iscsiadm --mode discovery|node`.
@@ -57,5 +59,22 @@ std::vector<LsLun> parse_iscsi_ls(std::string_view output);
 // `iscsi-readcapacity16 iscsi://<portal>/<target>/<lun>`: exact size in bytes ("Total size:").
 std::string lun_url(const std::string& portal, const std::string& target, int lun);
 std::int64_t parse_readcapacity16(std::string_view output);
+
+// What the iscsi and iscsidirect types share: one target's LUNs at a portal, chosen rather than
+// created (allocating and freeing are refused), raw, and only copied (no snapshots or clones).
+class LunPlugin : public StoragePlugin {
+ public:
+  explicit LunPlugin(std::string type);
+  const PluginInfo& info() const override { return info_; }
+  void on_add(StorageDef& def) const override;
+  std::string alloc_image(const StorageDef& def, std::int64_t vmid, const std::string& format,
+                          const std::string& name, std::int64_t size_kib) const override;
+  void free_image(const StorageDef& def, std::string_view volname) const override;
+  bool has_feature(const StorageDef& def, Feature feature, std::string_view volname,
+                   std::string_view snapshot) const override;
+
+ private:
+  PluginInfo info_;
+};
 
 }  // namespace pvx::storage::iscsi

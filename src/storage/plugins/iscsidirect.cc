@@ -12,8 +12,6 @@
 namespace pvx::storage::plugins {
 namespace {
 
-using Opt = PluginInfo::Option;
-
 std::string run_libiscsi(const std::vector<std::string>& argv) {
   if (!command_exists(argv[0])) {
     throw Error(argv[0] + " not found - please install libiscsi-bin (libiscsi's userspace tools)", 500);
@@ -23,30 +21,9 @@ std::string run_libiscsi(const std::vector<std::string>& argv) {
   return run_command(argv, opts).out;
 }
 
-class IscsiDirectPlugin : public StoragePlugin {
+class IscsiDirectPlugin : public iscsi::LunPlugin {
  public:
-  const PluginInfo& info() const override {
-    static const PluginInfo kInfo{
-        .type = "iscsidirect",
-        .content = {"images"},
-        .default_content = {"images"},
-        .formats = {"raw"},
-        .default_format = "raw",
-        .shared = true,
-        .select_existing = true,
-        .options = {{"portal", Opt::FixedRequired},
-                    {"target", Opt::FixedRequired},
-                    {"nodes", Opt::Optional},
-                    {"disable", Opt::Optional},
-                    {"content", Opt::Optional},
-                    {"bwlimit", Opt::Optional}},
-    };
-    return kInfo;
-  }
-
-  void on_add(StorageDef& def) const override {
-    if (!iscsi::is_portal(def.str("portal"))) throw Error::param("portal", "invalid portal '" + def.str("portal") + "'");
-  }
+  IscsiDirectPlugin() : LunPlugin("iscsidirect") {}
 
   // Nothing to log in to: QEMU connects per disk. Checking the target answers catches typos.
   void activate(const StorageDef& def) const override { luns(def); }
@@ -74,25 +51,12 @@ class IscsiDirectPlugin : public StoragePlugin {
     return iscsi::lun_url(def.str("portal"), def.str("target"), lun_number(def, volname));
   }
 
-  std::string alloc_image(const StorageDef& def, std::int64_t, const std::string&, const std::string&,
-                          std::int64_t) const override {
-    unsupported(def, "allocating volumes (iSCSI LUNs are managed on the target)");
-  }
-  void free_image(const StorageDef& def, std::string_view) const override {
-    unsupported(def, "freeing volumes (iSCSI LUNs are managed on the target)");
-  }
-
   std::vector<VolumeInfo> list_volumes(const StorageDef& def, const ContentSet& content,
                                        std::int64_t vmid) const override {
     std::vector<VolumeInfo> out;
     if (vmid != 0 || (!content.empty() && !content.count("images"))) return out;
     for (const auto& l : luns(def)) {
-      VolumeInfo vi;
-      vi.volid = def.id + ":lun" + std::to_string(l.lun);
-      vi.content = "images";
-      vi.format = "raw";
-      vi.size = l.size;
-      out.push_back(std::move(vi));
+      out.push_back(block::raw_image_entry(def, "lun" + std::to_string(l.lun), l.size, 0));
     }
     return out;
   }
@@ -102,11 +66,6 @@ class IscsiDirectPlugin : public StoragePlugin {
     return VolumeSize{.size = size, .used = size, .format = "raw"};
   }
 
-  bool has_feature(const StorageDef& def, Feature feature, std::string_view volname,
-                   std::string_view snapshot) const override {
-    auto v = parse_volname(def, volname);
-    return feature == Feature::Copy && block::volume_state(v, snapshot) == block::VolumeState::Current;
-  }
 
  private:
   static int lun_number(const StorageDef& def, std::string_view volname) {

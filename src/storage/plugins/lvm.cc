@@ -9,6 +9,7 @@
 #include "storage/plugins/block_util.h"
 #include "storage/plugins/lvm_commands.h"
 #include "storage/plugins/plugins.h"
+#include "storage/stream_util.h"
 
 namespace pvx::storage::plugins {
 namespace {
@@ -168,10 +169,7 @@ class LvmPlugin : public StoragePlugin {
                    path(def, target, {})},
                   opts);
     } catch (...) {
-      try {
-        lvm::run(lvm::lvremove_argv(vg(def), target));
-      } catch (...) {
-      }
+      lvm::remove_quietly(vg(def), target);
       throw;
     }
     return target;
@@ -180,7 +178,7 @@ class LvmPlugin : public StoragePlugin {
   std::vector<VolumeInfo> list_volumes(const StorageDef& def, const ContentSet& content,
                                        std::int64_t vmid) const override {
     std::vector<VolumeInfo> out;
-    if (!content.empty() && !content.count("images") && !content.count("rootdir")) return out;
+    if (!block::lists_images(content)) return out;
     static const std::regex kOwner(R"(vm-(\d+)-.*)");
     static const std::regex kPveTag(R"(pve-vm-\d+)");
     for (const auto& lv : lvm::list_lvs(vg(def))) {
@@ -194,13 +192,8 @@ class LvmPlugin : public StoragePlugin {
       }
       // Linear, mirrored and RAID LVs only: thin pools, thin volumes and snapshots belong elsewhere.
       if (std::string_view("-mMrR").find(lv.type()) == std::string_view::npos) continue;
-      VolumeInfo vi;
-      vi.volid = def.id + ":" + lv.name;
-      vi.content = "images";
-      vi.format = lv.name.ends_with(".qcow2") ? "qcow2" : "raw";
-      vi.size = lv.size;
-      vi.ctime = lv.ctime;
-      vi.vmid = owner;
+      auto vi = block::raw_image_entry(def, lv.name, lv.size, owner, lv.ctime);
+      if (lv.name.ends_with(".qcow2")) vi.format = "qcow2";
       out.push_back(std::move(vi));
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.volid < b.volid; });
@@ -208,14 +201,12 @@ class LvmPlugin : public StoragePlugin {
   }
 
   VolumeSize volume_size(const StorageDef& def, std::string_view volname) const override {
-    auto lines = lvm::run(lvm::lv_size_argv(path(def, volname, {})));
-    auto size = lines.empty() ? std::nullopt : block::to_int(lines[0]);
-    if (!size) throw Error("can't get size of lvm volume '" + std::string(volname) + "'", 500);
-    return VolumeSize{.size = *size, .used = *size, .format = "raw"};
+    auto size = lvm::lv_bytes(path(def, volname, {}), volname);
+    return VolumeSize{.size = size, .used = size, .format = "raw"};
   }
 
   void volume_resize(const StorageDef& def, std::string_view volname, std::int64_t size_bytes) const override {
-    lvm::run(lvm::lvextend_argv(path(def, volname, {}), (size_bytes + 1023) / 1024));
+    lvm::lv_grow(path(def, volname, {}), size_bytes);
   }
 
   bool has_feature(const StorageDef& def, Feature feature, std::string_view volname,
@@ -248,15 +239,15 @@ class LvmPlugin : public StoragePlugin {
 
   void volume_export(const StorageDef& def, std::string_view volname, const std::string& format, int out_fd,
                      const TransferOptions& options) const override {
-    check_plain_transfer(format, options);
+    block::check_raw_transfer(info().type, format, options);
     block::export_raw_device(path(def, volname, {}), out_fd);
   }
 
   std::string volume_import(const StorageDef& def, std::string_view volname, const std::string& format, int in_fd,
                             const TransferOptions& options) const override {
-    check_plain_transfer(format, options);
+    block::check_raw_transfer(info().type, format, options);
     auto v = parse_volname(def, volname);
-    auto size = block::read_size_header(in_fd);
+    auto size = read_size_header(in_fd);
     std::string name = v.name;
     auto lvs = lvm::list_lvs(vg(def));
     if (std::any_of(lvs.begin(), lvs.end(), [&](const auto& lv) { return lv.name == name; })) {
@@ -268,34 +259,20 @@ class LvmPlugin : public StoragePlugin {
       activate_volume(def, name);
       block::copy_stream_to_device(in_fd, path(def, name, {}));
     } catch (...) {
-      try {
-        lvm::run(lvm::lvremove_argv(vg(def), name));
-      } catch (...) {
-      }
+      lvm::remove_quietly(vg(def), name);
       throw;
     }
     return name;
   }
 
  private:
-  static std::string vg(const StorageDef& def) {
-    auto name = def.str("vgname");
-    if (name.empty()) throw Error::param("vgname", "property is missing");
-    return name;
-  }
+  static std::string vg(const StorageDef& def) { return block::required(def, "vgname"); }
 
   static std::optional<lvm::VgInfo> find_vg(const std::string& name) {
     for (auto& info : lvm::list_vgs()) {
       if (info.name == name) return info;
     }
     return std::nullopt;
-  }
-
-  static void check_plain_transfer(const std::string& format, const TransferOptions& options) {
-    if (format != "raw+size") throw Error::param("format", "volume export format '" + format + "' not available for lvm");
-    if (options.with_snapshots || !options.snapshot.empty() || !options.base_snapshot.empty()) {
-      throw Error::param("snapshot", "lvm volumes have no snapshots to transfer");
-    }
   }
 };
 

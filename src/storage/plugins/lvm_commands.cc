@@ -168,4 +168,20 @@ std::vector<LvInfo> list_lvs(const std::string& vg) {
   return parse_lvs(run_command(lvs_argv(vg), opts).out);
 }
 
+std::int64_t lv_bytes(const std::string& device, std::string_view volname) {
+  auto lines = run(lv_size_argv(device));
+  auto size = lines.empty() ? std::nullopt : block::to_int(lines[0]);
+  if (!size) throw Error("can't get size of lvm volume '" + std::string(volname) + "'", 500);
+  return *size;
+}
+
+void lv_grow(const std::string& device, std::int64_t size_bytes) { run(lvextend_argv(device, (size_bytes + 1023) / 1024)); }
+
+void remove_quietly(const std::string& vg, const std::string& name) {
+  try {
+    run(lvremove_argv(vg, name));
+  } catch (...) {
+  }
+}
+
 }  // namespace pvx::storage::lvm

@@ -67,4 +67,11 @@ std::vector<VgInfo> list_vgs();
 std::vector<LvInfo> list_lvs(const std::string& vg);
 std::vector<std::string> run(const std::vector<std::string>& argv);  // output lines
 
+// Shared by lvm and lvmthin: the size of the LV at `device` in bytes (500 naming `volname` when
+// lvs reports none), growing it to `size_bytes`, and removing an LV while cleaning up after a
+// failure (errors ignored: the first error is the one to report).
+std::int64_t lv_bytes(const std::string& device, std::string_view volname);
+void lv_grow(const std::string& device, std::int64_t size_bytes);
+void remove_quietly(const std::string& vg, const std::string& name);
+
 }  // namespace pvx::storage::lvm

@@ -9,6 +9,7 @@
 #include "storage/plugins/block_util.h"
 #include "storage/plugins/lvm_commands.h"
 #include "storage/plugins/plugins.h"
+#include "storage/stream_util.h"
 
 namespace pvx::storage::plugins {
 namespace {
@@ -153,10 +154,7 @@ class LvmThinPlugin : public StoragePlugin {
                    path(def, target, {})},
                   opts);
     } catch (...) {
-      try {
-        lvm::run(lvm::lvremove_argv(vg(def), target));
-      } catch (...) {
-      }
+      lvm::remove_quietly(vg(def), target);
       throw;
     }
     return target;
@@ -165,7 +163,7 @@ class LvmThinPlugin : public StoragePlugin {
   std::vector<VolumeInfo> list_volumes(const StorageDef& def, const ContentSet& content,
                                        std::int64_t vmid) const override {
     std::vector<VolumeInfo> out;
-    if (!content.empty() && !content.count("images") && !content.count("rootdir")) return out;
+    if (!block::lists_images(content)) return out;
     static const std::regex kOwner(R"((vm|base)-(\d+)-.*)");
     for (const auto& lv : lvm::list_lvs(vg(def))) {
       std::smatch m;
@@ -173,28 +171,19 @@ class LvmThinPlugin : public StoragePlugin {
       if (lv.type() != 'V' || lv.pool_lv != pool_name(def)) continue;
       auto owner = std::stoll(m[2].str());
       if (vmid != 0 && owner != vmid) continue;
-      VolumeInfo vi;
-      vi.volid = def.id + ":" + lv.name;
-      vi.content = "images";
-      vi.format = "raw";
-      vi.size = lv.size;
-      vi.ctime = lv.ctime;
-      vi.vmid = owner;
-      out.push_back(std::move(vi));
+      out.push_back(block::raw_image_entry(def, lv.name, lv.size, owner, lv.ctime));
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.volid < b.volid; });
     return out;
   }
 
   VolumeSize volume_size(const StorageDef& def, std::string_view volname) const override {
-    auto lines = lvm::run(lvm::lv_size_argv(path(def, volname, {})));
-    auto size = lines.empty() ? std::nullopt : block::to_int(lines[0]);
-    if (!size) throw Error("can't get size of lvm volume '" + std::string(volname) + "'", 500);
-    return VolumeSize{.size = *size, .used = *size, .format = "raw"};
+    auto size = lvm::lv_bytes(path(def, volname, {}), volname);
+    return VolumeSize{.size = size, .used = size, .format = "raw"};
   }
 
   void volume_resize(const StorageDef& def, std::string_view volname, std::int64_t size_bytes) const override {
-    lvm::run(lvm::lvextend_argv(path(def, volname, {}), (size_bytes + 1023) / 1024));
+    lvm::lv_grow(path(def, volname, {}), size_bytes);
   }
 
   bool has_feature(const StorageDef& def, Feature feature, std::string_view volname,
@@ -254,16 +243,16 @@ class LvmThinPlugin : public StoragePlugin {
 
   void volume_export(const StorageDef& def, std::string_view volname, const std::string& format, int out_fd,
                      const TransferOptions& options) const override {
-    check_plain_transfer(format, options);
+    block::check_raw_transfer(info().type, format, options);
     activate_volume(def, volname);
     block::export_raw_device(path(def, volname, {}), out_fd);
   }
 
   std::string volume_import(const StorageDef& def, std::string_view volname, const std::string& format, int in_fd,
                             const TransferOptions& options) const override {
-    check_plain_transfer(format, options);
+    block::check_raw_transfer(info().type, format, options);
     auto v = parse_volname(def, volname);
-    auto size = block::read_size_header(in_fd);
+    auto size = read_size_header(in_fd);
     // A base arrives as a vm- volume and becomes a base again after the data is in.
     std::string name = v.is_base ? "vm-" + v.name.substr(5) : v.name;
     if (find_lv(def, name) || (v.is_base && find_lv(def, v.name))) {
@@ -274,26 +263,15 @@ class LvmThinPlugin : public StoragePlugin {
     try {
       block::copy_stream_to_device(in_fd, path(def, name, {}));
     } catch (...) {
-      try {
-        lvm::run(lvm::lvremove_argv(vg(def), name));
-      } catch (...) {
-      }
+      lvm::remove_quietly(vg(def), name);
       throw;
     }
     return v.is_base ? create_base(def, name) : name;
   }
 
  private:
-  static std::string vg(const StorageDef& def) {
-    auto name = def.str("vgname");
-    if (name.empty()) throw Error::param("vgname", "property is missing");
-    return name;
-  }
-  static std::string pool_name(const StorageDef& def) {
-    auto name = def.str("thinpool");
-    if (name.empty()) throw Error::param("thinpool", "property is missing");
-    return name;
-  }
+  static std::string vg(const StorageDef& def) { return block::required(def, "vgname"); }
+  static std::string pool_name(const StorageDef& def) { return block::required(def, "thinpool"); }
 
   static std::optional<lvm::LvInfo> find_lv(const StorageDef& def, const std::string& name) {
     for (auto& lv : lvm::list_lvs(vg(def))) {
@@ -313,15 +291,6 @@ class LvmThinPlugin : public StoragePlugin {
     try {
       lvm::run(lvm::set_autoactivation_argv(vg(def), name, false));
     } catch (const Error&) {
-    }
-  }
-
-  static void check_plain_transfer(const std::string& format, const TransferOptions& options) {
-    if (format != "raw+size") {
-      throw Error::param("format", "volume export format '" + format + "' not available for lvmthin");
-    }
-    if (options.with_snapshots || !options.snapshot.empty() || !options.base_snapshot.empty()) {
-      throw Error::param("snapshot", "lvmthin transfers only the current state of a volume");
     }
   }
 };

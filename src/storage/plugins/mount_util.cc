@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "base/process.h"
+#include "storage/stream_util.h"
 
 namespace pvx::storage {
 namespace {
@@ -38,23 +39,9 @@ std::string unescape_mount_field(std::string_view s) {
   return out;
 }
 
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // One address: connect without blocking, wait for writability until `deadline`.
 bool connect_one(const addrinfo* ai, Clock::time_point deadline, std::string& why) {
-  FdGuard sock(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+  Fd sock(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
   if (sock.get() < 0) {
     why = std::strerror(errno);
     return false;
@@ -215,21 +202,14 @@ SecretFile::SecretFile(const std::string& content) {
   if (!::mkdtemp(tmpl.data())) throw Error(std::string("cannot create secret directory: ") + std::strerror(errno), 500);
   dir_ = tmpl;
   file_ = dir_ / "secret";
-  int fd = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  bool ok = fd >= 0;
-  std::size_t done = 0;
-  while (ok && done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ok = false;
-    else done += static_cast<std::size_t>(n);
-  }
-  int saved = errno;
-  if (fd >= 0 && ::close(fd) != 0) ok = false;
-  if (!ok) {
+  try {
+    Fd fd(::open(file_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd.get() < 0) throw Error(std::string("cannot write secret file: ") + std::strerror(errno), 500);
+    write_all(fd.get(), content.data(), content.size());
+  } catch (...) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
-    throw Error(std::string("cannot write secret file: ") + std::strerror(saved), 500);
+    throw;
   }
 }
 
@@ -252,6 +232,18 @@ std::chrono::milliseconds mount_timeout(const StorageDef& def) {
   // The server answered the connect check just before; a mount that still takes this long is
   // stuck (NFS retrying, a hanging Kerberos lookup) and killing it is the better answer.
   return std::max<std::chrono::milliseconds>(connect_timeout(def) * 6, std::chrono::seconds(60));
+}
+
+void MountedFileStorage::set_network_info(std::string type, std::vector<std::string> drop, const OptionList& add) {
+  info_.type = std::move(type);
+  info_.content = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"};
+  info_.default_content = {"images"};
+  info_.formats = {"raw", "qcow2", "vmdk"};
+  info_.default_format = "raw";
+  info_.shared = true;
+  info_.file_based = true;
+  drop.insert(drop.end(), {"shared", "is_mountpoint", "nocow"});
+  info_.options = merge_options(file_storage_common_options(), drop, add);
 }
 
 void MountedFileStorage::on_add(StorageDef& def) const {

@@ -68,10 +68,13 @@ class SecretFile {
   std::filesystem::path dir_, file_;
 };
 
+using OptionList = std::vector<std::pair<std::string, PluginInfo::Option>>;
+
 // A file storage that lives on a mounted network filesystem at `path` (default
 // <mount_root>/<storage id>, as PVE's /mnt/pve/<id>).
 class MountedFileStorage : public FileStorage {
  public:
+  const PluginInfo& info() const override { return info_; }
   void on_add(StorageDef& def) const override;
   // When not mounted: creates the mount point (unless create-base-path/mkdir 0), checks the
   // server answers, mounts; then FileStorage::activate (content subdirectories).
@@ -83,14 +86,20 @@ class MountedFileStorage : public FileStorage {
   bool is_mounted(const StorageDef& def) const { return is_our_mount(def, read_mounts()); }
 
  protected:
+  // What the network types share in info_: shared, file based, all of PVE's file content types
+  // (default images), raw/qcow2/vmdk images; options are file_storage_common_options() without
+  // shared/is_mountpoint/nocow and `drop`, merged with `add`. Types narrow the rest afterwards.
+  void set_network_info(std::string type, std::vector<std::string> drop, const OptionList& add);
+
   virtual bool is_our_mount(const StorageDef& def, const std::vector<MountEntry>& mounts) const = 0;
   // Servers to try, in order; empty = no check possible (the mount helper finds the servers).
   virtual std::vector<Endpoint> endpoints(const StorageDef& def) const = 0;
   // Runs the mount; `online` is the endpoint that answered (host empty when none was checked).
   virtual void mount(const StorageDef& def, const Endpoint& online) const = 0;
+
+  PluginInfo info_;
 };
 
-using OptionList = std::vector<std::pair<std::string, PluginInfo::Option>>;
 // `base` without the keys in `drop`, then each of `add` replacing a key of the same name or
 // appended: a type's option list from file_storage_common_options().
 OptionList merge_options(OptionList base, const std::vector<std::string>& drop, const OptionList& add);

@@ -17,25 +17,13 @@ class NfsStorage final : public MountedFileStorage {
  public:
   NfsStorage() {
     using O = PluginInfo::Option;
-    info_.type = "nfs";
-    info_.content = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"};
-    info_.default_content = {"images"};
-    info_.formats = {"raw", "qcow2", "vmdk"};
-    info_.default_format = "raw";
-    info_.shared = true;
-    info_.file_based = true;
-    info_.options = merge_options(file_storage_common_options(), {"shared", "is_mountpoint", "nocow"},
-                                  {{"path", O::FixedRequired},
-                                   {"server", O::FixedRequired},
-                                   {"export", O::FixedRequired},
-                                   {"options", O::Optional},
-                                   {"content-dirs", O::Optional},
-                                   {"bwlimit", O::Optional},
-                                   {"preallocation", O::Optional},
-                                   {"snapshot-as-volume-chain", O::Fixed}});
+    set_network_info("nfs", {},
+                     {{"path", O::FixedRequired},
+                      {"server", O::FixedRequired},
+                      {"export", O::FixedRequired},
+                      {"options", O::Optional},
+                      {"snapshot-as-volume-chain", O::Fixed}});
   }
-
-  const PluginInfo& info() const override { return info_; }
 
  protected:
   bool is_our_mount(const StorageDef& def, const std::vector<MountEntry>& mounts) const override {
@@ -54,8 +42,6 @@ class NfsStorage final : public MountedFileStorage {
     run_command(nfs_mount_argv(def), {.timeout = mount_timeout(def)});
   }
 
- private:
-  PluginInfo info_;
 };
 
 }  // namespace

@@ -620,17 +620,46 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
   }
 }
 
+// One sink write in flight on a blocking-work thread while the coroutine reads the next piece.
+// The writer marks it done and wakes the coroutine by posting to the connection's strand, so
+// the check-then-wait in wait() cannot miss the wake-up.
+struct InflightWrite {
+  explicit InflightWrite(const asio::any_io_executor& strand) : wake(strand) {
+    wake.expires_at(asio::steady_timer::time_point::max());
+  }
+  std::mutex mutex;
+  bool done = true;
+  std::optional<Response> failure;
+  asio::steady_timer wake;
+
+  asio::awaitable<void> wait() {
+    for (;;) {
+      {
+        std::lock_guard lock(mutex);
+        if (done) co_return;
+      }
+      auto [ec] = co_await wake.async_wait(kNoThrow);
+      (void)ec;  // operation_aborted is the wake-up
+    }
+  }
+};
+
 template <class Stream>
 asio::awaitable<std::optional<Response>> Server::Impl::stream_body(Stream& stream, beast::flat_buffer& buffer,
                                                                    bhttp::request_parser<bhttp::buffer_body>& parser,
                                                                    BodySink& sink, bool& broken) {
   auto& lowest = beast::get_lowest_layer(stream);
   auto home = co_await asio::this_coro::executor;
-  std::vector<char> chunk(kStreamChunk);
-  while (!parser.is_done()) {
+  // Two pieces: the socket fills one while a blocking-work thread writes the other, so reading
+  // (TLS decryption) and writing (the disk) overlap and a slow disk never stalls an I/O thread.
+  std::vector<char> pieces[2] = {std::vector<char>(kStreamChunk), std::vector<char>(kStreamChunk)};
+  int current = 0;
+  // Shared: the writer's wake-up may still be queued on the strand when this frame is gone.
+  auto inflight = std::make_shared<InflightWrite>(home);
+  std::optional<Response> result;
+  while (!parser.is_done() && !result && !broken) {
+    auto& chunk = pieces[current];
     std::size_t filled = 0;
-    // Fill the chunk from the socket, then hand it to the sink on a blocking-work thread so
-    // that a slow disk never stalls the I/O threads.
     while (filled < chunk.size() && !parser.is_done()) {
       parser.get().body().data = chunk.data() + filled;
       parser.get().body().size = chunk.size() - filled;
@@ -640,27 +669,44 @@ asio::awaitable<std::optional<Response>> Server::Impl::stream_body(Stream& strea
       if (ec) {
         if (ec.category() == bhttp::make_error_code(bhttp::error::bad_chunk).category() &&
             ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-          co_return error_response(400, "malformed request body");
+          result = error_response(400, "malformed request body");
+        } else {
+          broken = true;
         }
-        broken = true;
-        co_return std::nullopt;
+        break;
       }
       filled = chunk.size() - parser.get().body().size;
     }
+    if (result || broken) break;
+    co_await inflight->wait();  // the previous piece is written (its buffer is free again)
+    if (inflight->failure) break;
     if (filled == 0) continue;
-    std::optional<Response> failure;
-    co_await asio::post(asio::bind_executor(blocking.get_executor(), asio::use_awaitable));
-    try {
-      sink.write(std::string_view(chunk.data(), filled));
-    } catch (const Error& e) {
-      failure = api_error_response(e.status(), e.what(), e.params());
-    } catch (const std::exception& e) {
-      failure = api_error_response(500, e.what());
+    {
+      std::lock_guard lock(inflight->mutex);
+      inflight->done = false;
     }
-    co_await asio::post(asio::bind_executor(home, asio::use_awaitable));
-    if (failure) co_return failure;
+    asio::post(blocking, [&sink, inflight, home, data = chunk.data(), filled] {
+      std::optional<Response> failure;
+      try {
+        sink.write(std::string_view(data, filled));
+      } catch (const Error& e) {
+        failure = api_error_response(e.status(), e.what(), e.params());
+      } catch (const std::exception& e) {
+        failure = api_error_response(500, e.what());
+      }
+      {
+        std::lock_guard lock(inflight->mutex);
+        inflight->failure = std::move(failure);
+        inflight->done = true;
+      }
+      asio::post(home, [inflight] { inflight->wake.cancel(); });
+    });
+    current = 1 - current;
   }
-  co_return std::nullopt;
+  // Never leave with a write in flight: it uses this frame's buffers and the sink.
+  co_await inflight->wait();
+  if (inflight->failure) co_return std::move(inflight->failure);
+  co_return result;
 }
 
 asio::awaitable<Response> Server::Impl::call_handler(Request request) {

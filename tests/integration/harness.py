@@ -217,6 +217,18 @@ class Session:
         raise AssertionError("task %s still running after %ds" % (upid, timeout))
 
 
+def follow_with_proxmoxer(api, upid, timeout=60):
+    """What Ansible does with a UPID: poll the task's status until it stopped."""
+    node = upid.split(":")[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = api.nodes(node).tasks(upid).status.get()
+        if st["status"] == "stopped":
+            return st
+        time.sleep(0.2)
+    raise AssertionError("task %s did not stop" % upid)
+
+
 # --- bootstrap of test users over the CLI --------------------------------------------------
 # Every attempt is recorded so a failing bootstrap tells exactly which command the CLI lacks.
 BOOTSTRAP_LOG = []

@@ -15,15 +15,7 @@ except ImportError as e:  # pragma: no cover - environment problem, not a test r
     sys.exit("python3-proxmoxer is not importable by %s: %s (run with /usr/bin/python3)" % (sys.executable, e))
 
 
-def follow(api, upid, timeout=60):
-    """What Ansible does: poll status once in a while until stopped."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = api.nodes(NODE).tasks(upid).status.get()
-        if st["status"] == "stopped":
-            return st
-        time.sleep(0.2)
-    raise AssertionError("task %s did not stop" % upid)
+follow = harness.follow_with_proxmoxer
 
 
 class Proxmoxer(harness.DaemonCase):

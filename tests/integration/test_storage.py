@@ -27,13 +27,7 @@ IS_ROOT = os.geteuid() == 0
 
 
 def follow(api, upid, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = api.nodes(NODE).tasks(upid).status.get()
-        if st["status"] == "stopped":
-            return st
-        time.sleep(0.2)
-    raise AssertionError("task %s did not stop" % upid)
+    return harness.follow_with_proxmoxer(api, upid, timeout)
 
 
 def task_log(api, upid):

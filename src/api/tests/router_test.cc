@@ -31,6 +31,20 @@ TEST(Router, FindsLiteralAndParameterSegments) {
   EXPECT_EQ(r.children("/nodes/{node}"), std::vector<std::string>{"tasks"});
 }
 
+TEST(Router, TrailingVolumeTakesTheRestOfThePath) {
+  // Clients send volume ids unescaped: .../content/local:iso/debian.iso
+  Router r;
+  r.add(method(Verb::Get, "/s/{storage}/content/{volume}", {{"storage", string()}, {"volume", string()}}));
+  r.add(method(Verb::Get, "/n/{node}/x", {{"node", string()}}));
+  auto m = r.find(Verb::Get, "/s/local/content/local:iso/debian.iso");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->path_params.at("volume"), "local:iso/debian.iso");
+  EXPECT_EQ(r.find(Verb::Get, "/s/local/content/local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2")
+                ->path_params.at("volume"),
+            "local:100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2");
+  EXPECT_FALSE(r.find(Verb::Get, "/n/a/b/x"));  // other parameters stay one segment
+}
+
 TEST(Router, RefusesBadDeclarations) {
   Router r;
   r.add(method(Verb::Get, "/a", {}));

@@ -407,6 +407,9 @@ asio::awaitable<void> Server::Impl::serve_tcp(tcp::socket socket) {
   try {
     boost::system::error_code ec;
     std::string peer = endpoint_name(socket.remote_endpoint(ec));
+    // A response leaves in more than one write (TLS records, header and body): with Nagle's
+    // algorithm the last one would wait for the client's delayed ACK, 40 ms on keep-alive.
+    socket.set_option(tcp::no_delay(true), ec);
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer(kBufferLimit);
     stream.expires_after(kHandshakeTimeout);

@@ -11,8 +11,9 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 run_pkgs=( qemu-utils btrfs-progs )
-# lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target.
-test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin )
+# lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target;
+# ansible: its community.general proxmox modules are one of the real clients under test.
+test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin ansible )
 bench_pkgs=( wrk nginx-light )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}")

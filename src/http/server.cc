@@ -490,12 +490,18 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
     lowest.expires_after(kHeaderTimeout);
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, head_parser, kNoThrow);
     if (hec) {
+      // The client may still be sending the rest of its oversized head: answer, then swallow
+      // what follows for a moment so that the answer is not lost to a connection reset.
       if (hec == bhttp::error::header_limit) {
-        co_await write_response(stream, error_response(431, "Request Header Fields Too Large"), 11, false, false,
-                                false);
+        if (co_await write_response(stream, error_response(431, "Request Header Fields Too Large"), 11, false, false,
+                                    false)) {
+          co_await linger_close(stream);
+        }
       } else if (hec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() && hec != bhttp::error::end_of_stream &&
                  hec != bhttp::error::partial_message) {
-        co_await write_response(stream, error_response(400, "Bad Request"), 11, false, false, false);
+        if (co_await write_response(stream, error_response(400, "Bad Request"), 11, false, false, false)) {
+          co_await linger_close(stream);
+        }
       }
       co_return;
     }

@@ -21,6 +21,7 @@ Json section_json(const storage::StorageDef& def) {
   Json j = def.props;
   j["storage"] = def.id;
   j["type"] = def.type;
+  if (!j.contains("content")) j["content"] = storage::print_content_list(def.content());  // the type's default
   if (storage::find_plugin(def.type) && storage::find_plugin(def.type)->info().shared && !j.contains("shared")) {
     j["shared"] = 1;
   }

@@ -99,6 +99,10 @@ int run_complete_words(const api::Router& router, const Args& words) {
       }
     }
   }
+  // pvesm's local commands (pvesm_local.cc) complete too.
+  if (prog == "pvesm" && rest.empty()) {
+    for (const char* c : {"apiinfo", "export", "import", "path", "prune-backups"}) out.insert(c);
+  }
   for (const auto& w : out) std::cout << w << "\n";
   return 0;
 }

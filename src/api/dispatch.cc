@@ -126,6 +126,21 @@ Authenticated authenticate(const http::Request& req, auth::AuthService& auth) {
   return {*who, true};
 }
 
+// The caller of `method`, with the checks that come before any parameter: CSRF on writes made
+// with a ticket, API tokens only where the method allows them.
+Authenticated authorize(const http::Request& req, const ApiMethod& method, Verb verb, const std::string& path,
+                        auth::AuthService& auth) {
+  Authenticated a = authenticate(req, auth);
+  if (a.by_ticket && verb != Verb::Get && !method.csrf_exempt &&
+      !auth.verify_csrf(a.who.user, req.header("csrfpreventiontoken"))) {
+    throw Error("Permission denied - invalid csrf token", 401);
+  }
+  if (a.who.is_token() && !method.allowtoken) {
+    throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
+  }
+  return a;
+}
+
 // Body parameters, then the query (which overrides), then path parameters (which must agree).
 Json collect_params(const http::Request& req, std::string_view query, Verb verb,
                     const std::map<std::string, std::string>& path_params) {
@@ -240,13 +255,7 @@ std::unique_ptr<http::BodySink> Dispatcher::body_sink_for(const http::Request& h
   auto match = impl_->services.router->find(Verb::Post, path);
   if (!match || !match->method->spool_dir) return nullptr;
   const ApiMethod& method = *match->method;
-  Authenticated a = authenticate(head, *impl_->services.auth);
-  if (a.by_ticket && !impl_->services.auth->verify_csrf(a.who.user, head.header("csrfpreventiontoken"))) {
-    throw Error("Permission denied - invalid csrf token", 401);
-  }
-  if (a.who.is_token() && !method.allowtoken) {
-    throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
-  }
+  Authenticated a = authorize(head, method, Verb::Post, path, *impl_->services.auth);
   Json params = Json::object();
   for (const auto& [name, value] : match->path_params) params[name] = value;
   if (auto node = match->path_params.find("node");
@@ -302,15 +311,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
       throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
     }
     if (method.permission.kind != Permission::Kind::World || req.local_socket) {
-      Authenticated a = authenticate(req, *impl_->services.auth);
-      if (a.by_ticket && *verb != Verb::Get && !method.csrf_exempt &&
-          !impl_->services.auth->verify_csrf(a.who.user, req.header("csrfpreventiontoken"))) {
-        throw Error("Permission denied - invalid csrf token", 401);
-      }
-      if (a.who.is_token() && !method.allowtoken) {
-        throw Error("URI '" + path + "' not available with API token, need proper ticket.", 403);
-      }
-      who = std::move(a.who);
+      who = authorize(req, method, *verb, path, *impl_->services.auth).who;
     }
 
     Json params = collect_params(req, query, *verb, match->path_params);

@@ -137,9 +137,7 @@ class UploadSink final : public http::BodySink {
   void end() { in_file_ = false; }
 
   void open_temp() {
-    unsigned char rnd[8];
-    RAND_bytes(rnd, sizeof rnd);
-    path_ = (dir_ / (".pvx-upload-" + hex(rnd, sizeof rnd))).string();
+    path_ = (dir_ / (".pvx-upload-" + random_hex())).string();
     fd_ = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
     if (fd_ < 0) {
       std::string why = std::strerror(errno);
@@ -171,6 +169,12 @@ class UploadSink final : public http::BodySink {
 
 std::unique_ptr<http::BodySink> make_upload_sink(std::filesystem::path spool_dir, std::string content_type) {
   return std::make_unique<UploadSink>(std::move(spool_dir), content_type);
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  return hex(b.data(), static_cast<unsigned>(b.size()));
 }
 
 std::string file_digest(const std::string& path, const std::string& algorithm) {

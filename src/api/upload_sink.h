@@ -14,6 +14,9 @@ namespace pvx::api {
 
 std::unique_ptr<http::BodySink> make_upload_sink(std::filesystem::path spool_dir, std::string content_type);
 
+// `bytes` random bytes in lower-case hex: the unique part of temporary file names.
+std::string random_hex(std::size_t bytes = 8);
+
 // "md5" ... "sha512" -> hex digest of a file (when it was not computed while streaming).
 std::string file_digest(const std::string& path, const std::string& algorithm);
 

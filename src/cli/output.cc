@@ -49,4 +49,13 @@ int follow_task(const Client& client, const std::string& upid_text) {
   }
 }
 
+std::string local_node(const Client& client) {
+  ApiReply reply = client.call("GET", "/cluster/status", nlohmann::json::object());
+  check_reply(reply);
+  for (const auto& e : reply.body["data"]) {
+    if (e.value("type", "") == "node" && e.value("local", 0) == 1) return e.value("name", "");
+  }
+  throw Error("unable to find the local node name");
+}
+
 }  // namespace pvx::cli

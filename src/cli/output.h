@@ -9,5 +9,7 @@ void check_reply(const ApiReply& reply);
 
 // Prints a task's log as it grows until the task ends; returns 0 when it ended OK.
 int follow_task(const Client& client, const std::string& upid);
+// This node's name, as pvxd reports it in /cluster/status.
+std::string local_node(const Client& client);
 
 }  // namespace pvx::cli

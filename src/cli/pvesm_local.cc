@@ -159,14 +159,7 @@ int prune_backups(const Args& args, const GlobalOptions& global) {
     if (a.options.count(k)) params[k] = a.options[k];
   }
   Client client(socket_path(global.data_dir));
-  std::string node = a.options.count("node") ? a.options["node"] : "localhost";
-  if (!a.options.count("node")) {
-    ApiReply st = client.call("GET", "/cluster/status", nlohmann::json::object());
-    check_reply(st);
-    for (const auto& e : st.body["data"]) {
-      if (e.value("type", "") == "node" && e.value("local", 0) == 1) node = e.value("name", node);
-    }
-  }
+  std::string node = a.options.count("node") ? a.options["node"] : local_node(client);
   const std::string path = "/nodes/" + node + "/storage/" + a.positional[0] + "/prunebackups";
   const bool dry = a.options.count("dry-run") && truthy(a.options["dry-run"]);
   ApiReply reply = client.call(dry ? "GET" : "DELETE", path, params);

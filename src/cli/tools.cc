@@ -61,14 +61,6 @@ std::optional<AliasRef> find_alias(const std::vector<AliasRef>& aliases, Args& a
   return best;
 }
 
-std::string local_node(const Client& client) {
-  ApiReply reply = client.call("GET", "/cluster/status", nlohmann::json::object());
-  check_reply(reply);
-  for (const auto& e : reply.body["data"]) {
-    if (e.value("type", "") == "node" && e.value("local", 0) == 1) return e.value("name", "");
-  }
-  throw Error("unable to find the local node name");
-}
 
 std::string fill_path(const std::string& tmpl, nlohmann::json& params) {
   std::string out;

@@ -53,12 +53,7 @@ Json list_node_storage(RequestContext& ctx) {
   const bool only_enabled = ctx.flag("enabled");
   const bool with_formats = ctx.flag("format");
   auto target = ctx.opt_str("target");
-  if (only) {
-    auto all = svc.all();
-    if (std::none_of(all.begin(), all.end(), [&](const auto& d) { return d.id == *only; })) {
-      throw Error::param("storage", "No such storage.");
-    }
-  }
+  if (only && !svc.load()->cfg.find(*only)) throw Error::param("storage", "No such storage.");
   Json out = Json::array();
   for (const auto& def : svc.all()) {
     if (only && def.id != *only) continue;

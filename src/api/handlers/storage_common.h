@@ -16,6 +16,8 @@ namespace pvx::api::handlers {
 // VMIDs of guests whose configuration references "<storage>:" (disks, mount points, unused
 // volumes, ISO drives).
 std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, const std::string& storage);
+// VMIDs of guests whose configuration names exactly this volume ("<storage>:<volname>").
+std::vector<std::int64_t> guests_using_volume(cluster::ConfigStore& store, const std::string& volid);
 
 // PVE's volume access rule: Datastore.Allocate on the storage sees everything; files without
 // an owner (iso, vztmpl, snippets, import) need Datastore.Audit or AllocateSpace; an owned volume

@@ -140,30 +140,6 @@ Json update_volume(RequestContext& ctx) {
   return nullptr;
 }
 
-// Guests whose configuration names this exact volume.
-std::vector<std::int64_t> volume_users(RequestContext& ctx, const std::string& volid) {
-  std::vector<std::int64_t> out;
-  auto& store = *ctx.services().store;
-  for (auto vmid : guests_using_storage(store, volid.substr(0, volid.find(':')))) {
-    for (const auto& path : store.list("nodes")) {
-      if (!path.ends_with("/" + std::to_string(vmid) + ".conf")) continue;
-      auto entry = store.read(path);
-      if (!entry) continue;
-      for (const auto& line : split_any(entry->data, "\n")) {
-        auto pos = line.find(volid);
-        if (pos == std::string::npos) continue;
-        auto end = pos + volid.size();
-        bool whole = (pos >= 2 && line.compare(pos - 2, 2, ": ") == 0) || (pos >= 1 && line[pos - 1] == '=');
-        if (whole && (end == line.size() || line[end] == ',')) {
-          out.push_back(vmid);
-          break;
-        }
-      }
-    }
-  }
-  return out;
-}
-
 Json delete_volume(RequestContext& ctx) {
   auto v = volume_ref(ctx);
   const std::string volid = v.r.def.id + ":" + v.r.volname;
@@ -175,7 +151,7 @@ Json delete_volume(RequestContext& ctx) {
   }
   if (!ok) throw Error("Permission check failed (" + storage_path + ", Datastore.Allocate)", 403);
   if (v.parsed.vtype == "images" || v.parsed.vtype == "rootdir") {
-    auto users = volume_users(ctx, volid);
+    auto users = guests_using_volume(*ctx.services().store, volid);
     if (!users.empty()) {
       throw Error("unable to delete volume '" + volid + "' - still used by guest " + std::to_string(users.front()), 400);
     }

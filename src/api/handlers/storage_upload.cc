@@ -2,7 +2,6 @@
 // POST .../download-url (fetched in a task). Both end the same way: checksum verified, then
 // renamed into the content directory, so a half-written file is never visible under its name.
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,17 +57,6 @@ std::string checked_name(const std::string& content, const std::string& raw) {
   return name;
 }
 
-std::string random_hex() {
-  unsigned char b[8];
-  RAND_bytes(b, sizeof b);
-  std::string out;
-  for (unsigned char c : b) {
-    out.push_back("0123456789abcdef"[c >> 4]);
-    out.push_back("0123456789abcdef"[c & 15]);
-  }
-  return out;
-}
-
 void verify_checksum(tasks::TaskContext& task, const std::string& file, const std::string& algorithm,
                      const std::string& expected, const std::string& precomputed) {
   if (algorithm.empty()) return;
@@ -113,12 +101,7 @@ Json upload(RequestContext& ctx) {
 
   // The request owns the spooled file until it returns: take it over under a name of our own.
   fs::path work = dir / (".pvx-upload-" + random_hex() + ".task");
-  fs::rename(spooled, work, ec);
-  if (ec == std::errc::cross_device_link) {
-    run_command({"cp", "--", spooled, work.string()}, {.timeout = std::chrono::hours(12)});
-    ec.clear();
-  }
-  if (ec) throw Error("unable to take over the uploaded file: " + ec.message());
+  move_into_place(spooled, work);
 
   auto algorithm = ctx.opt_str("checksum-algorithm").value_or("");
   auto expected = ctx.opt_str("checksum").value_or("");

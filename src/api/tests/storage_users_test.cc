@@ -24,6 +24,9 @@ TEST(StorageUsers, FindsGuestsByVolumeReferences) {
     EXPECT_EQ(guests_using_storage(store, "tank"), (std::vector<std::int64_t>{100, 101}));
     EXPECT_EQ(guests_using_storage(store, "local"), (std::vector<std::int64_t>{102}));
     EXPECT_TRUE(guests_using_storage(store, "nfs").empty());
+    EXPECT_EQ(guests_using_volume(store, "tank:vm-100-disk-0"), (std::vector<std::int64_t>{100}));
+    EXPECT_EQ(guests_using_volume(store, "tank:vm-101-disk-0"), (std::vector<std::int64_t>{101}));
+    EXPECT_TRUE(guests_using_volume(store, "tank:vm-100-disk").empty());  // a prefix is another volume
   }
   std::filesystem::remove_all(dir);
 }

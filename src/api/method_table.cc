@@ -18,6 +18,7 @@ void register_all_methods(Router& router) {
   handlers::register_storage_upload(router);
   handlers::register_storage_scan(router);
   handlers::register_storage_prune(router);
+  handlers::register_node_network(router);
 }
 
 }  // namespace pvx::api

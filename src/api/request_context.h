@@ -45,6 +45,7 @@ class RequestContext {
 
   // Extra top-level members of the {"data": ...} envelope.
   void set_total(std::int64_t total) { extra_["total"] = total; }
+  void set_extra(const std::string& key, schema::Json value) { extra_[key] = std::move(value); }
   const schema::Json& extra() const { return extra_; }
 
  private:

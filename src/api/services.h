@@ -7,6 +7,7 @@ namespace pvx::cluster { class ConfigStore; }
 namespace pvx::tasks { class TaskRunner; }
 namespace pvx::auth { class AuthService; }
 namespace pvx::storage { class StorageService; }
+namespace pvx::network { class NetworkService; }
 
 namespace pvx::api {
 
@@ -19,6 +20,7 @@ struct Services {
   tasks::TaskRunner* tasks = nullptr;
   auth::AuthService* auth = nullptr;
   storage::StorageService* storage = nullptr;
+  network::NetworkService* network = nullptr;
   const Router* router = nullptr;
   std::int64_t started_at = 0;       // pvxd start, unix time
 };

@@ -18,6 +18,7 @@
 #include "cluster/sqlite_store.h"
 #include "daemon/options.h"
 #include "http/server.h"
+#include "network/network_service.h"
 #include "storage/storage_service.h"
 #include "tasks/task_runner.h"
 
@@ -77,6 +78,12 @@ int run(const Options& opt) {
   tasks.reconcile();
   storage::StorageService storage(store, storage::HostEnv{.node = opt.node, .data_dir = opt.data_dir});
   storage.initialize();
+  network::NetworkService network({.data_dir = opt.data_dir,
+                                   .run_dir = opt.data_dir / "network",
+                                   .manage_host = opt.manage_host_network,
+                                   .host_file = opt.interfaces_file,
+                                   .default_bridge = opt.default_bridge});
+  network.start();
 
   api::Router router;
   api::register_all_methods(router);
@@ -86,6 +93,7 @@ int run(const Options& opt) {
                          .tasks = &tasks,
                          .auth = &auth,
                          .storage = &storage,
+                         .network = &network,
                          .router = &router,
                          .started_at = static_cast<std::int64_t>(std::time(nullptr))};
   api::Dispatcher dispatcher(services);

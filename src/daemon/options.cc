@@ -12,10 +12,15 @@ namespace pvx::daemon {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: pvxd [--data-dir DIR] [--listen HOST:PORT] [--node NAME] [--debug]\n"
+    "usage: pvxd [--data-dir DIR] [--listen HOST:PORT] [--node NAME] [--debug] [network options]\n"
     "  --data-dir DIR      state, certificates and logs (default /var/lib/pvx)\n"
     "  --listen HOST:PORT  HTTPS address (default all addresses, port 8006); [::1]:8006 for IPv6\n"
-    "  --node NAME         this node's name (default: the host name)\n";
+    "  --node NAME         this node's name (default: the host name)\n"
+    "  --no-default-bridge do not create the NAT bridge vmbr0 (with DHCP and DNS) at first start\n"
+    "  --manage-host-network\n"
+    "                      own the host's interfaces file as Proxmox VE does (default: pvx changes\n"
+    "                      only the interfaces it created, kept in DIR/network/interfaces)\n"
+    "  --interfaces-file F the host's interfaces file (default /etc/network/interfaces)\n";
 
 void parse_listen(const std::string& value, Options& o) {
   auto colon = value.rfind(':');
@@ -61,6 +66,12 @@ Options parse_options(int argc, char** argv) {
       if (auto err = schema::check_format("pve-node", o.node)) throw Error::param("node", *err);
     } else if (name == "--debug") {
       o.debug = true;
+    } else if (name == "--manage-host-network") {
+      o.manage_host_network = true;
+    } else if (name == "--interfaces-file") {
+      o.interfaces_file = value();
+    } else if (name == "--no-default-bridge") {
+      o.default_bridge = false;
     } else {
       throw Error::param(arg, std::string("unknown option\n") + kUsage);
     }

@@ -11,6 +11,10 @@ struct Options {
   unsigned short port = 8006;
   std::string node;  // default: the host name up to the first dot
   bool debug = false;
+  // Networking: pvx owns /etc/network/interfaces only when asked; otherwise only its own file.
+  bool manage_host_network = false;
+  std::filesystem::path interfaces_file = "/etc/network/interfaces";
+  bool default_bridge = true;  // the NAT bridge vmbr0 on a fresh host
 };
 
 // Throws pvx::Error(400) naming the bad option; handles --help by printing usage and exiting.

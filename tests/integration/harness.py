@@ -52,7 +52,11 @@ def bin_path(name):
 class Daemon:
     """One pvxd process. The data dir survives restarts of the same object (crash test)."""
 
-    def __init__(self, node=NODE):
+    # Suites leave the host's network alone: no default NAT bridge unless a suite (running in a
+    # network namespace of its own) asks for one.
+    def __init__(self, node=NODE, extra_args=("--no-default-bridge",), prefix=()):
+        self.extra_args = list(extra_args)
+        self.prefix = list(prefix)
         self.root = tempfile.mkdtemp(prefix="pvx-itest-")
         self.data_dir = os.path.join(self.root, "data")
         self.port = free_port()
@@ -80,8 +84,8 @@ class Daemon:
         self.log_path = os.path.join(self.root, "pvxd.%d.log" % self.starts)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [bin_path("pvxd"), "--data-dir", self.data_dir, "--listen", "127.0.0.1:%d" % self.port,
-             "--node", self.node],
+            self.prefix + [bin_path("pvxd"), "--data-dir", self.data_dir, "--listen", "127.0.0.1:%d" % self.port,
+                           "--node", self.node] + self.extra_args,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self._wait_ready()
@@ -295,10 +299,11 @@ class DaemonCase(unittest.TestCase):
 
     with_users = True
     daemon = None
+    daemon_args = ("--no-default-bridge",)
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon().start()
+        cls.daemon = Daemon(extra_args=cls.daemon_args).start()
         try:
             if cls.with_users:
                 add_user(cls.daemon, TESTER, TESTER_PW)

@@ -25,3 +25,28 @@ std::map<std::int64_t, GuestRef> guest_ids(cluster::ConfigStore& store) {
 }
 
 }  // namespace pvx::api::handlers
+
+namespace pvx::api::handlers {
+
+std::vector<std::int64_t> guests_where(cluster::ConfigStore& store,
+                                       const std::function<bool(std::string_view key, std::string_view value)>& uses) {
+  std::vector<std::int64_t> out;
+  for (const auto& [vmid, ref] : guest_ids(store)) {
+    std::string path = "nodes/" + ref.node + "/" + (ref.type == "lxc" ? "lxc" : "qemu-server") + "/" +
+                       std::to_string(vmid) + ".conf";
+    auto entry = store.read(path);
+    if (!entry) continue;
+    for (const auto& line : split_any(entry->data, "\n")) {
+      auto colon = line.find(": ");
+      if (colon == std::string::npos) continue;
+      std::string_view view(line);
+      if (uses(view.substr(0, colon), view.substr(colon + 2))) {
+        out.push_back(vmid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace pvx::api::handlers

@@ -129,7 +129,7 @@ void register_nodes(Router& r) {
       .returns = ref(dir_index_returns("name")),
       .permission = all(),
       .handler = [](RequestContext&) {
-        return dir_index({"startall", "status", "stopall", "tasks", "time", "version"}, "name");
+        return dir_index({"network", "startall", "status", "stopall", "storage", "tasks", "time", "version"}, "name");
       },
   });
   r.add({

@@ -19,5 +19,6 @@ void register_storage_content(Router& r);
 void register_storage_upload(Router& r);
 void register_storage_scan(Router& r);
 void register_storage_prune(Router& r);
+void register_node_network(Router& r);
 
 }  // namespace pvx::api::handlers

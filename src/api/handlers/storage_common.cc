@@ -7,43 +7,19 @@
 
 namespace pvx::api::handlers {
 
-namespace {
-
-// VMIDs of guests with a configuration line (any section) whose value satisfies `uses`.
-template <typename Uses>
-std::vector<std::int64_t> guests_where(cluster::ConfigStore& store, Uses&& uses) {
-  std::vector<std::int64_t> out;
-  for (const auto& [vmid, ref] : guest_ids(store)) {
-    std::string path = "nodes/" + ref.node + "/" + (ref.type == "lxc" ? "lxc" : "qemu-server") + "/" +
-                       std::to_string(vmid) + ".conf";
-    auto entry = store.read(path);
-    if (!entry) continue;
-    for (const auto& line : split_any(entry->data, "\n")) {
-      auto colon = line.find(": ");
-      if (colon == std::string::npos) continue;
-      if (uses(std::string_view(line).substr(colon + 2))) {
-        out.push_back(vmid);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 std::vector<std::int64_t> guests_using_storage(cluster::ConfigStore& store, const std::string& storage) {
   const std::string needle = storage + ":";
   // A value starts with the volume id ("local:100/vm-100-disk-0.qcow2,size=4G") or carries it
   // after '=' ("file=local:iso/x.iso").
-  return guests_where(store, [&](std::string_view value) {
+  return guests_where(store, [&](std::string_view, std::string_view value) {
     return value.starts_with(needle) || value.find("=" + needle) != std::string_view::npos;
   });
 }
 
 std::vector<std::int64_t> guests_using_volume(cluster::ConfigStore& store, const std::string& volid) {
   // The whole volume id, as the first item of the value or after '=', ended by ',' or the line.
-  return guests_where(store, [&](std::string_view value) {
+  return guests_where(store, [&](std::string_view, std::string_view value) {
     for (auto pos = value.find(volid); pos != std::string_view::npos; pos = value.find(volid, pos + 1)) {
       auto end = pos + volid.size();
       bool starts = pos == 0 || value[pos - 1] == '=';

@@ -1,0 +1,36 @@
+#pragma once
+// The API side of one interface: PVE's parameters (cidr, bridge_ports, slaves, vlan-id, ...)
+// turned into a stanza with PVE's checks, and a stanza plus its kernel state turned into the
+// object GET /nodes/{node}/network lists.
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "network/interfaces.h"
+#include "network/network_service.h"
+
+namespace pvx::network {
+
+using Json = nlohmann::json;
+
+// Creates (`create`) or updates `iface` in `file` from validated API parameters, then checks
+// the result as a whole: addresses and gateways (inside the subnet, one default gateway per
+// family), bridge ports and bond slaves (exist in `file` or in `devices`, not the interface
+// itself, not taken by another bridge or bond), bonds with slaves, VLAN ids and raw devices.
+// Throws Error(400) naming the parameter at fault; `file` is unchanged then.
+void apply_interface_params(InterfacesFile& file, const std::string& iface, const Json& params, bool create,
+                            const std::vector<std::string>& deletes, const std::set<std::string>& devices);
+
+// Removes `iface`; Error(400) when another stanza uses it (port, slave, VLAN raw device).
+void remove_interface(InterfacesFile& file, const std::string& iface);
+
+// The list/read object in PVE's shape: iface, type, method(6), families, cidr/address/netmask,
+// gateway(6), bridge/bond/vlan keys, mtu, comments, options, autostart, active, exists, priority.
+Json interface_json(const ListedInterface& li);
+
+// Whether `gateway` lies in the subnet of `cidr` (same family); false when either is malformed.
+bool gateway_in_subnet(const std::string& cidr, const std::string& gateway);
+
+}  // namespace pvx::network

@@ -1,0 +1,286 @@
+#include "network/network_service.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/process.h"
+#include "network/dnsmasq.h"
+#include "network/nat.h"
+
+namespace pvx::network {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The kernel kinds the node's network list shows; guest ports (tap, veth) and helper devices are not.
+std::optional<IfaceType> listed_kind(const LinkState& link) {
+  if (link.kind.empty() && link.physical) return IfaceType::Eth;
+  if (link.kind == "bridge") return IfaceType::Bridge;
+  if (link.kind == "bond") return IfaceType::Bond;
+  if (link.kind == "vlan") return IfaceType::Vlan;
+  return std::nullopt;
+}
+
+Ipv4Net network_of(Ipv4Net net) {
+  unsigned mask = net.prefix == 0 ? 0 : ~0u << (32 - net.prefix);
+  net.address &= mask;
+  return net;
+}
+
+bool is_nat_bridge(const Interface& i) {
+  if (i.type != IfaceType::Bridge || !i.inet) return false;
+  for (const auto& [k, v] : i.inet->options) {
+    if (k == kNatOption && (v == "yes" || v == "1" || v == "on")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+NetworkService::NetworkService(NetworkOptions options)
+    : options_(std::move(options)), dnsmasq_(std::make_unique<DnsmasqSupervisor>()) {}
+
+NetworkService::~NetworkService() = default;
+
+fs::path NetworkService::config_path() const {
+  return options_.manage_host ? options_.host_file : options_.data_dir / "network" / "interfaces";
+}
+
+fs::path NetworkService::pending_path() const {
+  auto p = config_path();
+  p += ".new";
+  return p;
+}
+
+InterfacesFile NetworkService::active() const {
+  return parse_interfaces(read_file(config_path()).value_or(""));
+}
+
+InterfacesFile NetworkService::staged() const {
+  if (auto pending = read_file(pending_path())) return parse_interfaces(*pending);
+  return active();
+}
+
+std::string NetworkService::changes() const {
+  if (!fs::exists(pending_path())) return {};
+  fs::path current = fs::exists(config_path()) ? config_path() : fs::path("/dev/null");
+  auto r = run_command({"diff", "-u", current.string(), pending_path().string()}, {.timeout = std::chrono::seconds(10), .check = false});
+  return r.out;
+}
+
+std::set<std::string> NetworkService::owned(const InterfacesFile& file) const {
+  std::set<std::string> names;
+  for (const auto& [name, i] : file.ifaces) {
+    if (i.type == IfaceType::Loopback) continue;
+    names.insert(name);
+    // A port or slave named by an owned stanza was handed to pvx by that choice.
+    names.insert(i.bridge_ports.begin(), i.bridge_ports.end());
+    names.insert(i.slaves.begin(), i.slaves.end());
+  }
+  return names;
+}
+
+std::vector<ListedInterface> NetworkService::list() {
+  auto file = staged();
+  Netlink nl;
+  auto links = nl.links();
+  auto addrs = nl.addresses();
+  auto routes = nl.routes();
+  std::map<std::string, const LinkState*> by_name;
+  for (const auto& l : links) by_name[l.name] = &l;
+
+  std::vector<ListedInterface> out;
+  for (const auto& [name, iface] : file.ifaces) {
+    if (iface.type == IfaceType::Loopback) continue;
+    ListedInterface li;
+    li.config = iface;
+    if (auto it = by_name.find(name); it != by_name.end()) {
+      li.exists = true;
+      li.active = it->second->up;
+    }
+    out.push_back(std::move(li));
+  }
+
+  // Devices the file does not have: NICs as PVE lists them, and (owning only our file) the
+  // host's bridges, bonds and VLANs, read-only. A device of the applied file that the staged
+  // one deletes is pvx's, not the host's: it is not listed.
+  auto applied = active();
+  int priority = file.next_priority();
+  for (const auto& link : links) {
+    if (link.name == "lo" || file.find(link.name) || applied.find(link.name)) continue;
+    auto type = listed_kind(link);
+    if (!type) continue;
+    if (options_.manage_host && *type != IfaceType::Eth) continue;
+    ListedInterface li;
+    li.owned = options_.manage_host;
+    li.exists = true;
+    li.active = link.up;
+    auto& c = li.config;
+    c.name = link.name;
+    c.type = *type;
+    c.priority = priority++;
+    c.autostart = link.up && !options_.manage_host;
+    if (link.mtu && link.mtu != 1500 && !options_.manage_host) c.mtu = static_cast<int>(link.mtu);
+    if (!options_.manage_host) {
+      for (const auto& other : links) {
+        if (other.master != link.name) continue;
+        if (*type == IfaceType::Bridge) c.bridge_ports.push_back(other.name);
+        if (*type == IfaceType::Bond) c.slaves.push_back(other.name);
+      }
+      c.bridge_vlan_aware = link.vlan_filtering;
+      if (*type == IfaceType::Bond) {
+        c.bond_mode = link.bond_mode;
+        c.bond_xmit_hash_policy = link.bond_xmit_hash_policy;
+        c.bond_primary = link.bond_primary;
+      }
+      if (*type == IfaceType::Vlan) {
+        c.vlan_raw_device = link.vlan_parent;
+        c.vlan_id = link.vlan_id;
+      }
+      for (const auto& a : addrs) {
+        if (a.ifname != link.name) continue;
+        li.addresses.push_back(a);
+        auto& fam = a.family == AF_INET6 ? c.inet6 : c.inet;
+        if (!fam) fam.emplace();
+        if (fam->cidr.empty()) {
+          fam->cidr = a.cidr;
+          fam->method = a.permanent ? "static" : "dhcp";
+        }
+      }
+      for (const auto& r : routes) {
+        if (r.ifname != link.name || r.dst != "default" || r.table != 254 || r.gateway.empty()) continue;
+        auto& fam = r.family == AF_INET6 ? c.inet6 : c.inet;
+        if (!fam) fam.emplace();
+        if (fam->gateway.empty()) fam->gateway = r.gateway;
+      }
+    }
+    if (!c.inet && !c.inet6) c.inet.emplace();
+    out.push_back(std::move(li));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.config.priority < b.config.priority; });
+  return out;
+}
+
+void NetworkService::edit(const std::function<void(InterfacesFile&)>& change) {
+  std::lock_guard lock(mutex_);
+  auto file = staged();
+  change(file);
+  auto text = print_interfaces(file);
+  if (text == read_file(config_path()).value_or("\x01")) {
+    fs::remove(pending_path());  // back to what is applied: nothing pending
+    return;
+  }
+  fs::create_directories(pending_path().parent_path());
+  write_file_atomic(pending_path(), text);
+}
+
+void NetworkService::revert() {
+  std::lock_guard lock(mutex_);
+  fs::remove(pending_path());
+}
+
+ApplyResult NetworkService::apply(const std::function<void(const std::string&)>& log) {
+  std::lock_guard lock(mutex_);
+  auto previous = active();
+  auto next = staged();
+  auto names = owned(previous);
+  auto more = owned(next);
+  names.insert(more.begin(), more.end());
+  Netlink nl;
+  auto result = apply_interfaces(nl, previous, next, names, {.log = log});
+  if (fs::exists(pending_path())) fs::rename(pending_path(), config_path());
+  update_nat();
+  return result;
+}
+
+int NetworkService::dnsmasq_pid(const std::string& bridge) const { return dnsmasq_->pid(bridge); }
+
+void NetworkService::create_default_bridge(Netlink& nl) {
+  std::vector<Ipv4Net> in_use;
+  for (const auto& r : nl.routes(AF_INET)) {
+    if (r.dst == "default") continue;
+    if (auto net = parse_ipv4_cidr(r.dst.find('/') == std::string::npos ? r.dst + "/32" : r.dst)) in_use.push_back(*net);
+  }
+  for (const auto& a : nl.addresses()) {
+    if (a.family != AF_INET) continue;
+    if (auto net = parse_ipv4_cidr(a.cidr)) in_use.push_back(network_of(*net));
+  }
+  auto subnet = choose_nat_subnet(in_use);
+  if (!subnet) {
+    log::warn("network: no free private subnet for the default bridge vmbr0; not created");
+    return;
+  }
+  Interface br;
+  br.name = "vmbr0";
+  br.type = IfaceType::Bridge;
+  br.autostart = true;
+  br.priority = 1;
+  Family inet;
+  inet.method = "static";
+  inet.cidr = gateway_address(*subnet) + "/" + std::to_string(subnet->prefix);
+  inet.options.emplace_back(kNatOption, "yes");
+  inet.comments.push_back("NAT bridge made by pvx: DHCP and DNS from dnsmasq, masquerading to the host's networks");
+  br.inet = inet;
+  InterfacesFile file = active();
+  file.ifaces[br.name] = br;
+  write_file_atomic(config_path(), print_interfaces(file));
+  log::info("network: created the default NAT bridge vmbr0 with " + inet.cidr);
+}
+
+void NetworkService::update_nat() {
+  std::vector<NatBridge> nat;
+  std::vector<DnsmasqConfig> dhcp;
+  for (const auto& [name, iface] : active().ifaces) {
+    if (!is_nat_bridge(iface)) continue;
+    auto net = parse_ipv4_cidr(iface.inet->cidr);
+    if (!net) continue;
+    nat.push_back({name, network_of(*net)});
+    dhcp.push_back({name, network_of(*net), options_.run_dir});
+  }
+  try {
+    // Without NAT bridges the host's nftables stay untouched, unless this pvxd made the table.
+    if (!nat.empty() || nat_active_) apply_nat(nat);
+    nat_active_ = !nat.empty();
+  } catch (const Error& e) {
+    log::error(std::string("network: NAT rules not applied: ") + e.what());
+  }
+  if (!dhcp.empty() && !command_exists("dnsmasq") && !command_exists("/usr/sbin/dnsmasq")) {
+    log::error("network: dnsmasq is not installed (Debian package dnsmasq-base); NAT bridges get no DHCP");
+    dhcp.clear();
+  }
+  try {
+    dnsmasq_->update(dhcp);
+  } catch (const Error& e) {
+    log::error(std::string("network: dnsmasq not started: ") + e.what());
+  }
+}
+
+void NetworkService::start() {
+  try {
+    bool first = !fs::exists(config_path());
+    if (!options_.manage_host) fs::create_directories(config_path().parent_path());
+    if (first && !options_.manage_host) {
+      Netlink nl;
+      if (options_.default_bridge && !nl.link("vmbr0")) {
+        create_default_bridge(nl);
+      } else {
+        write_file_atomic(config_path(), print_interfaces({}));
+      }
+    }
+    if (!options_.manage_host) {
+      std::lock_guard lock(mutex_);
+      auto file = active();
+      Netlink nl;
+      apply_interfaces(nl, {}, file, owned(file), {.log = [](const std::string& s) { log::info("network: " + s); }});
+    }
+    update_nat();
+  } catch (const std::exception& e) {
+    log::error(std::string("network: start-up configuration failed: ") + e.what());
+  }
+}
+
+}  // namespace pvx::network

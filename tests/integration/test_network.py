@@ -547,6 +547,102 @@ class NoDefaultBridge(unittest.TestCase):
         raise RuntimeError("pvxd not ready:\n" + d.log_text())
 
 
+class ManageHostNetwork(unittest.TestCase):
+    """--manage-host-network: pvx owns a PVE-style interfaces file, stages edits in `<file>.new`
+    beside it and applies them; what it does not know in the file survives. Driven through
+    the CLI (the local socket), since this pvxd lives in a namespace of its own."""
+
+    HOST_FILE = """auto lo
+iface lo inet loopback
+
+iface nicx inet manual
+
+auto vmbr1
+iface vmbr1 inet static
+        address 192.0.2.10/24
+        bridge-ports nicx
+        bridge-stp off
+        bridge-fd 0
+        post-up echo up
+#host uplink
+
+source /etc/network/interfaces.d/*
+"""
+
+    def setUp(self):
+        self.ns = "pvxmh-%d" % os.getpid()
+        run("ip", "netns", "add", self.ns)
+        run("ip", "-n", self.ns, "link", "set", "lo", "up")
+        run("ip", "-n", self.ns, "link", "add", "nicx", "type", "veth", "peer", "name", "nicxp")
+        self.etc = tempfile.mkdtemp(prefix="pvx-etc-")
+        self.file = os.path.join(self.etc, "interfaces")
+        with open(self.file, "w") as f:
+            f.write(self.HOST_FILE)
+        self.d = harness.Daemon(extra_args=("--manage-host-network", "--interfaces-file", self.file),
+                                prefix=("ip", "netns", "exec", self.ns))
+        self.d._wait_ready = lambda: NoDefaultBridge.wait_socket(self.d)
+        self.d.start()
+
+    def tearDown(self):
+        try:
+            self.assertEqual(self.d.stop(), 0)
+        finally:
+            self.d.cleanup()
+            run("ip", "netns", "del", self.ns, check=False)
+            subprocess.run(["rm", "-rf", self.etc])
+
+    def pvesh(self, *args):
+        res = self.d.cli("pvesh", *args, "--output-format", "json")
+        return json.loads(res.stdout) if res.stdout.strip() else None
+
+    def apply(self):
+        upid = self.pvesh("set", "/nodes/%s/network" % self.d.node)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            st = self.pvesh("get", "/nodes/%s/tasks/%s/status" % (self.d.node, upid))
+            if st["status"] == "stopped":
+                self.assertEqual(st["exitstatus"], "OK")
+                return
+            time.sleep(0.2)
+        self.fail("apply did not finish")
+
+    def test_owns_the_host_file(self):
+        path = "/nodes/%s/network" % self.d.node
+        listed = {e["iface"]: e for e in self.pvesh("get", path)}
+        self.assertEqual(set(listed), {"nicx", "vmbr1"})  # loopback is not listed, as in PVE
+        self.assertEqual(listed["vmbr1"]["cidr"], "192.0.2.10/24")
+        self.assertEqual(listed["vmbr1"]["options"], ["post-up echo up"])
+        self.assertNotIn("exists", listed["vmbr1"])  # the host's ifupdown has not brought it up here
+        # Nothing ran at start: in this mode the host's own networking applies the file at boot.
+        self.assertNotIn("vmbr1", [l["ifname"] for l in ip_json("link", ns=self.ns)])
+
+        self.apply()
+        links = {l["ifname"]: l for l in ip_json("-d", "link", ns=self.ns)}
+        self.assertEqual(links["vmbr1"]["linkinfo"]["info_kind"], "bridge")
+        self.assertEqual(links["nicx"]["master"], "vmbr1")
+        with open(self.file) as f:
+            self.assertEqual(f.read(), self.HOST_FILE, "applying what is there rewrites nothing")
+
+        self.pvesh("create", path, "--iface", "vmbr2", "--type", "bridge", "--cidr", "198.51.100.1/24")
+        self.assertTrue(os.path.exists(self.file + ".new"))
+        with open(self.file) as f:
+            self.assertEqual(f.read(), self.HOST_FILE, "edits are staged beside the file")
+        self.pvesh("delete", path)
+        self.assertFalse(os.path.exists(self.file + ".new"))
+
+        self.pvesh("create", path, "--iface", "vmbr2", "--type", "bridge", "--cidr", "198.51.100.1/24")
+        self.apply()
+        self.assertFalse(os.path.exists(self.file + ".new"))
+        with open(self.file) as f:
+            text = f.read()
+        for kept in ("\tpost-up echo up\n", "#host uplink\n", "source /etc/network/interfaces.d/*\n",
+                     "iface vmbr2 inet static\n\taddress 198.51.100.1/24\n"):
+            self.assertIn(kept, text)
+        addrs2 = [a["local"] for e in ip_json("addr", "show", "dev", "vmbr2", ns=self.ns) for a in e["addr_info"]
+                  if a["family"] == "inet"]
+        self.assertEqual(addrs2, ["198.51.100.1"])
+
+
 def in_own_namespace():
     """Re-runs this file inside a fresh network namespace; returns its exit code."""
     ns = "pvx-itest-net-%d" % os.getpid()

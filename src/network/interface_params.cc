@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "base/error.h"
@@ -20,10 +21,11 @@ bool truthy(const Json& v) {
 
 std::string text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// "a b,c;a" -> {a, b, c}: PVE's separators, duplicates dropped, order kept.
 std::vector<std::string> list_words(const std::string& s) {
   std::vector<std::string> out;
   for (auto& w : split_any(s, " ,;\t")) {
-    if (!w.empty()) out.push_back(w);
+    if (!w.empty() && std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
   }
   return out;
 }
@@ -34,10 +36,17 @@ std::string join(const std::vector<std::string>& v, const char* sep = " ") {
   return out;
 }
 
-std::vector<std::string> comment_lines(const std::string& text) {
+// Comment lines go into the file after '#'. A carriage return or another control character
+// would end the line for some readers (ifupdown2 reads with universal newlines) and a trailing
+// backslash would join the next line to it: either could smuggle in configuration.
+std::vector<std::string> comment_lines(const std::string& text, const std::string& param) {
   std::vector<std::string> out;
   for (auto& line : split_any(text, "\n")) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (unsigned char c : line) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) throw Error::param(param, "control characters are not allowed");
+    }
+    if (!line.empty() && line.back() == '\\') throw Error::param(param, "a line must not end with a backslash");
     out.push_back(line);
   }
   while (!out.empty() && out.back().empty()) out.pop_back();
@@ -89,9 +98,55 @@ void set_family_address(std::optional<Family>& fam, const std::string& cidr) {
   else if (fam->method == "static") fam->method = "manual";
 }
 
-void check_interface(const InterfacesFile& file, const Interface& i, const std::set<std::string>& devices,
-                     Error::ParamErrors& errors) {
-  auto exists = [&](const std::string& n) { return file.find(n) != nullptr || devices.count(n) > 0; };
+// An address that names a network, not a host: multicast, loopback, unspecified, or (with room
+// for hosts in the prefix) the subnet's own or broadcast address.
+std::string bad_host_address(const std::string& cidr) {
+  int family = 0, prefix = 0;
+  unsigned char b[16] = {};
+  if (!parse_cidr(cidr, family, b, prefix)) return "invalid address";
+  int bits = family == AF_INET ? 32 : 128;
+  int len = bits / 8;
+  bool all_zero = std::all_of(b, b + len, [](unsigned char c) { return c == 0; });
+  if (all_zero) return "the unspecified address is not a host address";
+  if (family == AF_INET6) {
+    if (b[0] == 0xff) return "a multicast address is not a host address";
+    static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (std::equal(b, b + 16, loopback)) return "the loopback address cannot be configured here";
+  } else {
+    if (b[0] >= 224) return "a multicast or reserved address is not a host address";
+    if (b[0] == 127) return "a loopback address cannot be configured here";
+  }
+  if (prefix < bits - 1) {
+    bool host_zero = true, host_ones = true;
+    for (int bit = prefix; bit < bits; ++bit) {
+      bool set = b[bit / 8] & (0x80 >> (bit % 8));
+      host_zero = host_zero && !set;
+      host_ones = host_ones && set;
+    }
+    if (host_zero) return "this is the network address of the subnet, not a host address";
+    if (host_ones && family == AF_INET) return "this is the broadcast address of the subnet";
+  }
+  return {};
+}
+
+void check_interface(const InterfacesFile& file, const Interface& i, const HostView& host, Error::ParamErrors& errors) {
+  auto exists = [&](const std::string& n) { return file.find(n) != nullptr || host.links.count(n) > 0; };
+  auto kernel = [&](const std::string& n) -> const LinkState* {
+    auto it = host.links.find(n);
+    return it == host.links.end() ? nullptr : &it->second;
+  };
+  // Enslaved in the kernel to a device this file does not describe: the host's, not ours to take.
+  auto kernel_user = [&](const std::string& n) -> std::string {
+    const auto* k = kernel(n);
+    if (!k || k->master.empty() || k->master == i.name || file.find(k->master)) return {};
+    return k->master;
+  };
+  if (i.inet && !i.inet->cidr.empty()) {
+    if (auto why = bad_host_address(i.inet->cidr); !why.empty()) errors["cidr"] = why;
+  }
+  if (i.inet6 && !i.inet6->cidr.empty()) {
+    if (auto why = bad_host_address(i.inet6->cidr); !why.empty()) errors["cidr6"] = why;
+  }
   for (auto [fam, suffix] : {std::pair{&i.inet, ""}, std::pair{&i.inet6, "6"}}) {
     if (!*fam) continue;
     const auto& f = **fam;
@@ -108,17 +163,26 @@ void check_interface(const InterfacesFile& file, const Interface& i, const std::
           errors[gw_key] = "Default gateway already exists on interface '" + other + "'.";
         }
       }
+      auto host_gw = host.default_route_dev.find(*suffix ? AF_INET6 : AF_INET);
+      if (host_gw != host.default_route_dev.end() && host_gw->second != i.name && !file.find(host_gw->second)) {
+        errors[gw_key] = "the host already has a default gateway on '" + host_gw->second + "'";
+      }
     }
   }
   if (i.type == IfaceType::Bridge) {
     for (const auto& p : i.bridge_ports) {
       if (p == i.name) {
         errors["bridge_ports"] = "bridge '" + i.name + "' cannot be a port of itself";
+      } else if (p == "lo") {
+        errors["bridge_ports"] = "the loopback interface cannot be a bridge port";
       } else if (!exists(p)) {
         errors["bridge_ports"] = "bridge port '" + p + "' does not exist";
       } else if (auto u = user_of(file, p, i.name); !u.empty()) {
         errors["bridge_ports"] = "interface '" + p + "' is already used by '" + u + "'";
-      } else if (const auto* pi = file.find(p); pi && (pi->type == IfaceType::Bridge)) {
+      } else if (auto k = kernel_user(p); !k.empty()) {
+        errors["bridge_ports"] = "interface '" + p + "' is already used by '" + k + "'";
+      } else if (const auto* pi = file.find(p); (pi && pi->type == IfaceType::Bridge) ||
+                                                (!pi && kernel(p) && kernel(p)->kind == "bridge")) {
         errors["bridge_ports"] = "bridge '" + p + "' cannot be a port of another bridge";
       }
     }
@@ -135,9 +199,16 @@ void check_interface(const InterfacesFile& file, const Interface& i, const std::
         errors["slaves"] = "slave '" + s + "' does not exist";
       } else if (auto u = user_of(file, s, i.name); !u.empty()) {
         errors["slaves"] = "interface '" + s + "' is already used by '" + u + "'";
+      } else if (auto k = kernel_user(s); !k.empty()) {
+        errors["slaves"] = "interface '" + s + "' is already used by '" + k + "'";
       } else if (const auto* si = file.find(s); si && si->type != IfaceType::Eth && si->type != IfaceType::Unknown) {
         errors["slaves"] = "interface '" + s + "' of type " + std::string(type_name(si->type)) + " cannot be a bond slave";
+      } else if (const auto* ks = kernel(s); !si && ks && (s == "lo" || ks->kind == "bridge" || ks->kind == "bond")) {
+        errors["slaves"] = "interface '" + s + "' (" + (s == "lo" ? "loopback" : ks->kind) + ") cannot be a bond slave";
       }
+    }
+    if (i.bond_mode == "balance-slb" || i.bond_mode.starts_with("lacp-")) {
+      errors["bond_mode"] = "bond mode '" + i.bond_mode + "' needs Open vSwitch; Linux bonds use 802.3ad for LACP";
     }
     if (!i.bond_primary.empty() && std::find(i.slaves.begin(), i.slaves.end(), i.bond_primary) == i.slaves.end()) {
       errors["bond-primary"] = "'" + i.bond_primary + "' is not a slave of this bond";
@@ -147,7 +218,9 @@ void check_interface(const InterfacesFile& file, const Interface& i, const std::
     auto id = i.effective_vlan_id();
     auto parent = i.vlan_parent();
     std::string id_key = i.vlan_id ? "vlan-id" : "iface";
-    if (!id) {
+    if (!id && !i.vlan_id && i.name.find('.') != std::string::npos) {
+      errors["iface"] = "'" + i.name.substr(i.name.rfind('.') + 1) + "' is not a VLAN id";
+    } else if (!id) {
       errors["vlan-id"] = "a VLAN needs vlan-id and vlan-raw-device unless its name is <device>.<vid>";
     } else if (*id < 1 || *id > 4094) {
       errors[id_key] = "VLAN id " + std::to_string(*id) + " is not in 1-4094";
@@ -177,16 +250,20 @@ bool gateway_in_subnet(const std::string& cidr, const std::string& gateway) {
 }
 
 void apply_interface_params(InterfacesFile& file, const std::string& iface, const Json& params, bool create,
-                            const std::vector<std::string>& deletes, const std::set<std::string>& devices) {
+                            const std::vector<std::string>& deletes, const HostView& host) {
   auto type_text = params.value("type", std::string());
   auto type = parse_type(type_text).value_or(IfaceType::Unknown);
   Interface* existing = file.find(iface);
+  if (existing && existing->type == IfaceType::Loopback) throw Error::param("iface", "the loopback interface cannot be changed");
   if (create) {
     if (existing) throw Error::param("iface", "interface already exists");
+    // The kernel's limits (IFNAMSIZ) and the names it reserves under /proc/sys/net/*/conf.
+    if (iface.size() > 15) throw Error::param("iface", "interface names have at most 15 characters");
+    if (iface == "all" || iface == "default" || iface == "lo") throw Error::param("iface", "'" + iface + "' is a reserved name");
     switch (type) {
       case IfaceType::Bridge: case IfaceType::Bond: case IfaceType::Vlan: break;
       case IfaceType::Eth:
-        if (!devices.count(iface)) throw Error::param("iface", "network device '" + iface + "' does not exist");
+        if (!host.links.count(iface)) throw Error::param("iface", "network device '" + iface + "' does not exist");
         break;
       case IfaceType::OVSBridge: case IfaceType::OVSBond: case IfaceType::OVSPort: case IfaceType::OVSIntPort:
         throw Error::param("type", "Open vSwitch interfaces are not supported by pvx; use a Linux bridge");
@@ -228,13 +305,17 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
     else if (key == "vlan-id") i.vlan_id.reset();
     else if (key == "vlan-raw-device") i.vlan_raw_device.clear();
     else if (key == "autostart") i.autostart = false;
-    else throw Error::param("delete", "cannot delete '" + key + "'");
+    // Other keys (ovs_*, ...) mean nothing to a Linux stanza; PVE ignores them as well.
   }
 
   auto has = [&](const char* k) { return params.contains(k) && !params[k].is_null(); };
   // The address: `cidr`, or `address` with `netmask` (dotted mask or prefix length).
   if (has("cidr")) {
-    set_family_address(i.inet, text(params["cidr"]));
+    auto cidr = text(params["cidr"]);
+    if (has("address") && text(params["address"]) != address_of(cidr)) {
+      throw Error::param("address", "address conflicts with cidr");
+    }
+    set_family_address(i.inet, cidr);
   } else if (has("address")) {
     std::string mask = has("netmask") ? text(params["netmask"]) : std::string("32");
     if (mask.find('.') != std::string::npos) {
@@ -247,7 +328,11 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
     set_family_address(i.inet, text(params["address"]) + "/" + mask);
   }
   if (has("cidr6")) {
-    set_family_address(i.inet6, text(params["cidr6"]));
+    auto cidr6 = text(params["cidr6"]);
+    if (has("address6") && text(params["address6"]) != address_of(cidr6)) {
+      throw Error::param("address6", "address6 conflicts with cidr6");
+    }
+    set_family_address(i.inet6, cidr6);
   } else if (has("address6")) {
     set_family_address(i.inet6, text(params["address6"]) + "/" + (has("netmask6") ? text(params["netmask6"]) : "128"));
   }
@@ -261,11 +346,11 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
   }
   if (has("comments")) {
     if (!i.inet) i.inet.emplace();
-    i.inet->comments = comment_lines(text(params["comments"]));
+    i.inet->comments = comment_lines(text(params["comments"]), "comments");
   }
   if (has("comments6")) {
     if (!i.inet6) i.inet6.emplace();
-    i.inet6->comments = comment_lines(text(params["comments6"]));
+    i.inet6->comments = comment_lines(text(params["comments6"]), "comments6");
   }
   if (has("autostart")) i.autostart = truthy(params["autostart"]);
   if (has("mtu")) i.mtu = params["mtu"].is_number() ? params["mtu"].get<int>() : std::stoi(text(params["mtu"]));
@@ -279,6 +364,8 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
   if (has("vlan-id")) i.vlan_id = params["vlan-id"].is_number() ? params["vlan-id"].get<int>() : std::stoi(text(params["vlan-id"]));
   if (has("vlan-raw-device")) i.vlan_raw_device = text(params["vlan-raw-device"]);
   if (i.type == IfaceType::Bond && i.bond_mode.empty()) i.bond_mode = "balance-rr";
+  // Turning VLAN awareness off drops the VLAN list with it (PVE's GUI sends only the flag).
+  if (!i.bridge_vlan_aware) i.bridge_vids.clear();
 
   // An IPv6 stanza with nothing left in it goes away; some family always stays.
   if (i.inet6 && i.inet6->cidr.empty() && i.inet6->gateway.empty() && i.inet6->comments.empty() &&
@@ -290,11 +377,12 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
   InterfacesFile next = file;
   next.ifaces[iface] = i;
   Error::ParamErrors errors;
-  check_interface(next, i, devices, errors);
+  check_interface(next, i, host, errors);
   if (!errors.empty()) throw Error::params(std::move(errors));
-  // Slaves of a bond start with it and carry no addresses, as ifupdown2 expects.
+  // Slaves of a bond start with it and carry no addresses, as ifupdown2 expects. Only in the
+  // host's own file: in pvx's file a stanza would make the host's NIC look like pvx's.
   for (const auto& s : i.slaves) {
-    if (!next.find(s) && devices.count(s)) {
+    if (host.manage_host && !next.find(s) && host.links.count(s)) {
       Interface slave;
       slave.name = s;
       slave.type = IfaceType::Eth;
@@ -308,7 +396,9 @@ void apply_interface_params(InterfacesFile& file, const std::string& iface, cons
 }
 
 void remove_interface(InterfacesFile& file, const std::string& iface) {
-  if (!file.find(iface)) throw Error::param("iface", "interface does not exist");
+  const auto* i = file.find(iface);
+  if (!i) throw Error::param("iface", "interface does not exist");
+  if (i->type == IfaceType::Loopback) throw Error::param("iface", "the loopback interface cannot be deleted");
   if (auto u = user_of(file, iface, iface); !u.empty()) {
     throw Error::param("iface", "interface '" + iface + "' is used by '" + u + "'; change '" + u + "' first");
   }
@@ -320,7 +410,7 @@ Json interface_json(const ListedInterface& li) {
   Json j = {{"iface", i.name}, {"type", std::string(type_name(i.type))}, {"priority", i.priority}};
   if (i.autostart) j["autostart"] = 1;
   if (li.active) j["active"] = 1;
-  if (li.exists) j["exists"] = 1;
+  if (li.exists && i.type == IfaceType::Eth) j["exists"] = 1;  // PVE: "physically exists", NICs only
   Json families = Json::array();
   if (i.inet) {
     families.push_back("inet");
@@ -329,7 +419,10 @@ Json interface_json(const ListedInterface& li) {
     if (!f.cidr.empty()) {
       j["cidr"] = f.cidr;
       j["address"] = address_of(f.cidr);
-      j["netmask"] = prefix_of(f.cidr);
+      int prefix = 0;
+      if (auto p = prefix_of(f.cidr); std::from_chars(p.data(), p.data() + p.size(), prefix).ec == std::errc()) {
+        j["netmask"] = std::to_string(prefix);
+      }
     }
     if (!f.gateway.empty()) j["gateway"] = f.gateway;
     if (!f.comments.empty()) j["comments"] = join(f.comments, "\n") + "\n";
@@ -346,8 +439,11 @@ Json interface_json(const ListedInterface& li) {
     if (!f.cidr.empty()) {
       j["cidr6"] = f.cidr;
       j["address6"] = address_of(f.cidr);
+      int prefix = 0;
       auto p = prefix_of(f.cidr);
-      if (!p.empty()) j["netmask6"] = std::stoi(p);
+      if (std::from_chars(p.data(), p.data() + p.size(), prefix).ec == std::errc() && prefix >= 0 && prefix <= 128) {
+        j["netmask6"] = prefix;
+      }
     }
     if (!f.gateway.empty()) j["gateway6"] = f.gateway;
     if (!f.comments.empty()) j["comments6"] = join(f.comments, "\n") + "\n";
@@ -358,6 +454,7 @@ Json interface_json(const ListedInterface& li) {
     }
   }
   if (!i.inet) j["method"] = "manual";
+  if (!i.inet6) j["method6"] = "manual";  // PVE always reports both methods
   j["families"] = families;
   if (i.mtu) j["mtu"] = *i.mtu;
   switch (i.type) {

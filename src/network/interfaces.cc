@@ -82,34 +82,52 @@ int type_class(IfaceType t) {
   }
 }
 
-// Keys parsed into typed fields (both spellings ifupdown2 accepts).
+constexpr const char* kPendingAddress = "\x01" "address";
+constexpr const char* kPendingNetmask = "\x01" "netmask";
+
+bool is_ovs(IfaceType t) {
+  return t == IfaceType::OVSBridge || t == IfaceType::OVSBond || t == IfaceType::OVSPort || t == IfaceType::OVSIntPort;
+}
+
+// Keys parsed into typed fields (both spellings ifupdown2 accepts). The options decide the type
+// before the name does (a bridge may be called `vlan10`), as PVE's reader does.
 bool take_known(Interface& i, Family& fam, const std::string& key, const std::string& value, const std::string& family) {
   auto k = key;
   std::replace(k.begin(), k.end(), '_', '-');
+  // Old style `address` + `netmask` lines (either order) fold into one CIDR; markers in the
+  // option list remember the half seen first. A second address stays a verbatim option.
+  auto marker = [&](const char* name) {
+    return std::find_if(fam.options.begin(), fam.options.end(), [&](auto& o) { return o.first == name; });
+  };
   if (k == "address") {
+    if (!fam.cidr.empty()) return false;
     if (value.find('/') != std::string::npos) {
       fam.cidr = value;
+    } else if (auto mask = marker(kPendingNetmask); mask != fam.options.end()) {
+      fam.cidr = value + "/" + std::to_string(*mask_prefix(mask->second));
+      fam.options.erase(mask);
     } else {
-      // Old style: a separate `netmask` line completes it (below).
-      fam.cidr = value + (family == "inet6" ? "/64" : "/32");
-      fam.options.emplace_back("\x01pending-netmask", value);
+      fam.cidr = value + (family == "inet6" ? "/128" : "/32");  // a host address, as ifupdown2 takes it
+      fam.options.emplace_back(kPendingAddress, value);
     }
     return true;
   }
   if (k == "netmask") {
     auto prefix = mask_prefix(value);
-    auto pending = std::find_if(fam.options.begin(), fam.options.end(), [](auto& o) { return o.first == "\x01pending-netmask"; });
-    if (prefix && pending != fam.options.end()) {
+    if (!prefix) return false;
+    if (auto pending = marker(kPendingAddress); pending != fam.options.end()) {
       fam.cidr = pending->second + "/" + std::to_string(*prefix);
       fam.options.erase(pending);
       return true;
     }
-    return false;
+    if (!fam.cidr.empty()) return false;
+    fam.options.emplace_back(kPendingNetmask, value);
+    return true;
   }
   if (k == "gateway") { fam.gateway = value; return true; }
   if (k == "bridge-ports") {
     i.bridge_ports = value == "none" ? std::vector<std::string>{} : words(value);
-    if (i.type == IfaceType::Unknown || i.type == IfaceType::Eth) i.type = IfaceType::Bridge;
+    if (!is_ovs(i.type)) i.type = IfaceType::Bridge;
     return true;
   }
   if (k == "bridge-stp") { i.bridge_stp = value; return true; }
@@ -118,14 +136,18 @@ bool take_known(Interface& i, Family& fam, const std::string& key, const std::st
   if (k == "bridge-vids") { i.bridge_vids = value; return true; }
   if (k == "bond-slaves" || k == "slaves") {
     i.slaves = value == "none" ? std::vector<std::string>{} : words(value);
-    i.type = IfaceType::Bond;
+    if (i.type != IfaceType::Bridge && !is_ovs(i.type)) i.type = IfaceType::Bond;
     return true;
   }
   if (k == "bond-mode") { i.bond_mode = value; return true; }
   if (k == "bond-miimon") { i.bond_miimon = value; return true; }
   if (k == "bond-xmit-hash-policy") { i.bond_xmit_hash_policy = value; return true; }
   if (k == "bond-primary") { i.bond_primary = value; return true; }
-  if (k == "vlan-raw-device") { i.vlan_raw_device = value; i.type = IfaceType::Vlan; return true; }
+  if (k == "vlan-raw-device") {
+    i.vlan_raw_device = value;
+    if (i.type != IfaceType::Bridge && i.type != IfaceType::Bond && !is_ovs(i.type)) i.type = IfaceType::Vlan;
+    return true;
+  }
   if (k == "vlan-id") {
     if (auto v = to_int(value)) { i.vlan_id = *v; return true; }
     return false;
@@ -147,7 +169,11 @@ bool take_known(Interface& i, Family& fam, const std::string& key, const std::st
 
 void finish_family(Family& fam) {
   // An `address` without `netmask`: keep it as a host address and drop the marker.
-  std::erase_if(fam.options, [](auto& o) { return o.first == "\x01pending-netmask"; });
+  std::erase_if(fam.options, [](auto& o) { return o.first == kPendingAddress; });
+  // A netmask without an address stays what it was: a line of the file.
+  for (auto& o : fam.options) {
+    if (o.first == kPendingNetmask) o.first = "netmask";
+  }
 }
 
 void print_family(std::ostringstream& out, const Interface& i, const std::string& family, const Family& fam,
@@ -283,7 +309,7 @@ InterfacesFile parse_interfaces(std::string_view text) {
       for (std::size_t k = 1; k < w.size(); ++k) autostart.insert(w[k]);
       continue;
     }
-    if (keyword == "iface" && w.size() >= 3) {
+    if (keyword == "iface" && w.size() >= 2) {  // ifupdown2 allows `iface <name>` without family
       if (family) finish_family(*family);
       auto& iface = file.ifaces[w[1]];
       if (iface.name.empty()) {
@@ -292,10 +318,15 @@ InterfacesFile parse_interfaces(std::string_view text) {
         iface.type = type_from_name(w[1]);
       }
       current = &iface;
-      family_name = w[2];
+      family_name = w.size() > 2 ? w[2] : "inet";
       auto& slot = family_name == "inet6" ? iface.inet6 : iface.inet;
-      slot.emplace();
-      slot->method = w.size() > 3 ? w[3] : "manual";
+      // A second stanza of the same family adds to the first (ifupdown2 merges them).
+      if (!slot) {
+        slot.emplace();
+        slot->method = w.size() > 3 ? w[3] : "manual";
+      } else if (w.size() > 3 && slot->method == "manual") {
+        slot->method = w[3];
+      }
       family = &*slot;
       continue;
     }

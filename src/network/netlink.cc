@@ -850,8 +850,11 @@ RouteRequestParts route_parts(const RouteState& route, const std::string& what) 
 
 }  // namespace
 
-void Netlink::add_route(const RouteState& route) {
-  std::string what = "cannot add route " + route.dst + (route.gateway.empty() ? "" : " via " + route.gateway) +
+// One route message: add (as `ip route replace`: the route for that destination ends up as
+// given) or delete (any scope matches).
+void Netlink::route_request(const RouteState& route, bool add) {
+  std::string what = std::string(add ? "cannot add route " : "cannot remove route ") + route.dst +
+                     (route.gateway.empty() ? "" : " via " + route.gateway) +
                      (route.ifname.empty() ? "" : " dev " + route.ifname);
   auto p = route_parts(route, what);
   int index = route.ifname.empty() ? 0 : impl_->require(route.ifname, what);
@@ -859,11 +862,14 @@ void Netlink::add_route(const RouteState& route) {
   rtm.rtm_family = static_cast<unsigned char>(p.family);
   rtm.rtm_dst_len = static_cast<unsigned char>(p.dst.prefix);
   rtm.rtm_table = static_cast<unsigned char>(route.table < 256 ? route.table : static_cast<int>(RT_TABLE_UNSPEC));
-  rtm.rtm_protocol = static_cast<unsigned char>(route.protocol ? route.protocol : RTPROT_BOOT);
-  rtm.rtm_scope = p.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
-  rtm.rtm_type = RTN_UNICAST;
-  // Like `ip route replace`: the route for that destination ends up as given.
-  Request req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &rtm, sizeof rtm);
+  if (add) {
+    rtm.rtm_protocol = static_cast<unsigned char>(route.protocol ? route.protocol : RTPROT_BOOT);
+    rtm.rtm_scope = p.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+    rtm.rtm_type = RTN_UNICAST;
+  } else {
+    rtm.rtm_scope = RT_SCOPE_NOWHERE;
+  }
+  Request req(add ? RTM_NEWROUTE : RTM_DELROUTE, add ? NLM_F_CREATE | NLM_F_REPLACE : 0, &rtm, sizeof rtm);
   req.put_u32(RTA_TABLE, static_cast<uint32_t>(route.table));
   if (p.dst.prefix) req.put(RTA_DST, p.dst.bytes.data(), static_cast<std::size_t>(p.dst.size()));
   if (p.gateway) req.put(RTA_GATEWAY, p.gateway->bytes.data(), static_cast<std::size_t>(p.gateway->size()));
@@ -871,22 +877,7 @@ void Netlink::add_route(const RouteState& route) {
   impl_->change(req, what);
 }
 
-void Netlink::del_route(const RouteState& route) {
-  std::string what = "cannot remove route " + route.dst + (route.gateway.empty() ? "" : " via " + route.gateway) +
-                     (route.ifname.empty() ? "" : " dev " + route.ifname);
-  auto p = route_parts(route, what);
-  int index = route.ifname.empty() ? 0 : impl_->require(route.ifname, what);
-  rtmsg rtm{};
-  rtm.rtm_family = static_cast<unsigned char>(p.family);
-  rtm.rtm_dst_len = static_cast<unsigned char>(p.dst.prefix);
-  rtm.rtm_table = static_cast<unsigned char>(route.table < 256 ? route.table : static_cast<int>(RT_TABLE_UNSPEC));
-  rtm.rtm_scope = RT_SCOPE_NOWHERE;  // matches any scope
-  Request req(RTM_DELROUTE, 0, &rtm, sizeof rtm);
-  req.put_u32(RTA_TABLE, static_cast<uint32_t>(route.table));
-  if (p.dst.prefix) req.put(RTA_DST, p.dst.bytes.data(), static_cast<std::size_t>(p.dst.size()));
-  if (p.gateway) req.put(RTA_GATEWAY, p.gateway->bytes.data(), static_cast<std::size_t>(p.gateway->size()));
-  if (index) req.put_u32(RTA_OIF, static_cast<uint32_t>(index));
-  impl_->change(req, what);
-}
+void Netlink::add_route(const RouteState& route) { route_request(route, true); }
+void Netlink::del_route(const RouteState& route) { route_request(route, false); }
 
 }  // namespace pvx::network

@@ -109,6 +109,7 @@ class Netlink {
   void del_route(const RouteState& route);
 
  private:
+  void route_request(const RouteState& route, bool add);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

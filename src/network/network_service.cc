@@ -176,6 +176,8 @@ void NetworkService::edit(const std::function<void(InterfacesFile&)>& change) {
   }
   fs::create_directories(pending_path().parent_path());
   write_file_atomic(pending_path(), text);
+  // pvxd's umask keeps its own files private; the host's file stays world-readable as ifupdown wants.
+  if (options_.manage_host) fs::permissions(pending_path(), fs::perms(0644));
 }
 
 void NetworkService::revert() {
@@ -191,10 +193,63 @@ ApplyResult NetworkService::apply(const std::function<void(const std::string&)>&
   auto more = owned(next);
   names.insert(more.begin(), more.end());
   Netlink nl;
-  auto result = apply_interfaces(nl, previous, next, names, {.log = log});
+  // If pvxd dies half way, the next start finds this marker and takes the kernel back to the
+  // applied file (a failing step is rolled back here; a killed process cannot do that itself).
+  write_file_atomic(marker_path(), "");
+  ApplyResult result;
+  try {
+    result = apply_interfaces(nl, previous, next, names, {.log = log});
+  } catch (...) {
+    fs::remove(marker_path());  // a failed step was rolled back already
+    throw;
+  }
   if (fs::exists(pending_path())) fs::rename(pending_path(), config_path());
+  fs::remove(marker_path());
   update_nat();
   return result;
+}
+
+fs::path NetworkService::marker_path() const {
+  return options_.data_dir / "network" / "apply-in-progress";
+}
+
+void NetworkService::recover_interrupted_apply() {
+  if (!fs::exists(marker_path())) return;
+  auto interrupted = staged();
+  auto applied = active();
+  auto names = owned(interrupted);
+  auto more = owned(applied);
+  names.insert(more.begin(), more.end());
+  log::warn("network: an apply of the interfaces file was interrupted; returning to the applied configuration");
+  Netlink nl;
+  apply_interfaces(nl, interrupted, applied, names, {.log = [](const std::string& s) { log::info("network: " + s); }});
+  fs::remove(marker_path());
+}
+
+// Brings up what the file configures. When the whole file cannot be applied (a port vanished
+// while the host was down), each device is tried with what it depends on, so one broken stanza
+// does not leave the node without its other bridges.
+void NetworkService::bring_up(const InterfacesFile& file) {
+  Netlink nl;
+  auto log_step = [](const std::string& s) { log::info("network: " + s); };
+  try {
+    apply_interfaces(nl, {}, file, owned(file), {.log = log_step});
+    return;
+  } catch (const std::exception& e) {
+    log::error(std::string("network: ") + e.what() + "; bringing up the interfaces one by one");
+  }
+  for (const auto& [name, iface] : file.ifaces) {
+    if (iface.type == IfaceType::Loopback) continue;
+    try {
+      InterfacesFile part;
+      for (const auto& dep : creation_order(file, {name})) {
+        if (const auto* i = file.find(dep)) part.ifaces[dep] = *i;
+      }
+      apply_interfaces(nl, {}, part, owned(part), {.log = log_step});
+    } catch (const std::exception& e) {
+      log::error("network: " + name + ": " + e.what());
+    }
+  }
 }
 
 int NetworkService::dnsmasq_pid(const std::string& bridge) const { return dnsmasq_->pid(bridge); }
@@ -260,27 +315,28 @@ void NetworkService::update_nat() {
 }
 
 void NetworkService::start() {
-  try {
-    bool first = !fs::exists(config_path());
-    if (!options_.manage_host) fs::create_directories(config_path().parent_path());
-    if (first && !options_.manage_host) {
-      Netlink nl;
-      if (options_.default_bridge && !nl.link("vmbr0")) {
-        create_default_bridge(nl);
-      } else {
-        write_file_atomic(config_path(), print_interfaces({}));
-      }
+  std::lock_guard lock(mutex_);
+  // Each part on its own: a failure in one must not keep the others (NAT, dnsmasq) from starting.
+  auto attempt = [](const char* what, const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log::error(std::string("network: ") + what + ": " + e.what());
     }
-    if (!options_.manage_host) {
-      std::lock_guard lock(mutex_);
-      auto file = active();
-      Netlink nl;
-      apply_interfaces(nl, {}, file, owned(file), {.log = [](const std::string& s) { log::info("network: " + s); }});
+  };
+  fs::create_directories(options_.data_dir / "network");
+  attempt("first start", [&] {
+    if (options_.manage_host || fs::exists(config_path())) return;
+    Netlink nl;
+    if (options_.default_bridge && !nl.link("vmbr0")) {
+      create_default_bridge(nl);
+    } else {
+      write_file_atomic(config_path(), print_interfaces({}));
     }
-    update_nat();
-  } catch (const std::exception& e) {
-    log::error(std::string("network: start-up configuration failed: ") + e.what());
-  }
+  });
+  attempt("recovering an interrupted apply", [&] { recover_interrupted_apply(); });
+  if (!options_.manage_host) attempt("bringing up interfaces", [&] { bring_up(active()); });
+  attempt("NAT", [&] { update_nat(); });
 }
 
 }  // namespace pvx::network

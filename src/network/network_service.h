@@ -83,6 +83,9 @@ class NetworkService {
  private:
   void create_default_bridge(Netlink& nl);
   void update_nat();
+  void bring_up(const InterfacesFile& file);
+  std::filesystem::path marker_path() const;  // exists while an apply runs
+  void recover_interrupted_apply();
 
   NetworkOptions options_;
   mutable std::mutex mutex_;

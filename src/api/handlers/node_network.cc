@@ -145,18 +145,25 @@ Json read_network(RequestContext& ctx) {
   throw Error::param("iface", "interface does not exist");
 }
 
-// Kernel device names, for the existence checks of ports, slaves and raw devices.
-std::set<std::string> kernel_devices() {
+// The kernel's view for the checks: devices (existence, kind, master) and the host's default
+// routes (a second default gateway would fail at apply).
+network::HostView host_view(network::NetworkService& svc) {
   network::Netlink nl;
-  std::set<std::string> names;
-  for (const auto& l : nl.links()) names.insert(l.name);
-  return names;
+  network::HostView view;
+  view.manage_host = svc.options().manage_host;
+  for (auto& l : nl.links()) view.links.emplace(l.name, std::move(l));
+  for (const auto& r : nl.routes()) {
+    if (r.dst == "default" && r.table == 254 && !r.ifname.empty()) view.default_route_dev.emplace(r.family, r.ifname);
+  }
+  return view;
 }
 
-// Owning only its file, pvx refuses to take over a device the host already has.
-void check_not_host_device(network::NetworkService& svc, const std::string& iface, const std::set<std::string>& devices,
+// Owning only its file, pvx refuses to take over a device the host already has. A device of
+// the applied file is pvx's even while a pending change deletes it.
+void check_not_host_device(network::NetworkService& svc, const std::string& iface, const network::HostView& host,
                            const network::InterfacesFile& file) {
-  if (svc.options().manage_host || file.find(iface) || !devices.count(iface)) return;
+  if (svc.options().manage_host || file.find(iface) || !host.links.count(iface)) return;
+  if (svc.active().find(iface)) return;
   throw Error::param("iface", "interface '" + iface +
                                   "' belongs to the host; pvx manages only the interfaces it created "
                                   "(start pvxd with --manage-host-network to manage /etc/network/interfaces)");
@@ -165,10 +172,10 @@ void check_not_host_device(network::NetworkService& svc, const std::string& ifac
 Json create_network(RequestContext& ctx) {
   auto& svc = service(ctx);
   auto iface = ctx.str("iface");
-  auto devices = kernel_devices();
+  auto host = host_view(svc);
   svc.edit([&](network::InterfacesFile& file) {
-    check_not_host_device(svc, iface, devices, file);
-    network::apply_interface_params(file, iface, ctx.params(), true, {}, devices);
+    check_not_host_device(svc, iface, host, file);
+    network::apply_interface_params(file, iface, ctx.params(), true, {}, host);
   });
   return nullptr;
 }
@@ -176,12 +183,12 @@ Json create_network(RequestContext& ctx) {
 Json update_network(RequestContext& ctx) {
   auto& svc = service(ctx);
   auto iface = ctx.str("iface");
-  auto devices = kernel_devices();
+  auto host = host_view(svc);
   std::vector<std::string> deletes;
   if (auto d = ctx.opt_str("delete")) deletes = schema::split_list(*d);
   svc.edit([&](network::InterfacesFile& file) {
-    check_not_host_device(svc, iface, devices, file);
-    network::apply_interface_params(file, iface, ctx.params(), false, deletes, devices);
+    check_not_host_device(svc, iface, host, file);
+    network::apply_interface_params(file, iface, ctx.params(), false, deletes, host);
   });
   return nullptr;
 }
@@ -203,15 +210,15 @@ std::vector<std::int64_t> guests_on_bridge(cluster::ConfigStore& store, const st
 Json delete_network(RequestContext& ctx) {
   auto& svc = service(ctx);
   auto iface = ctx.str("iface");
-  auto devices = kernel_devices();
+  auto host = host_view(svc);
   svc.edit([&](network::InterfacesFile& file) {
-    check_not_host_device(svc, iface, devices, file);
+    check_not_host_device(svc, iface, host, file);
     if (const auto* i = file.find(iface); i && i->type == network::IfaceType::Bridge) {
       auto users = guests_on_bridge(*ctx.services().store, iface);
       if (!users.empty()) {
         std::string ids;
         for (auto id : users) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
-        throw Error("bridge '" + iface + "' is used by guest(s) " + ids + "; move their network devices first", 400);
+        throw Error::param("iface", "bridge '" + iface + "' is used by guest(s) " + ids + "; move their network devices first");
       }
     }
     network::remove_interface(file, iface);

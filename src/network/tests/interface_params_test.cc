@@ -1,5 +1,7 @@
 #include "network/interface_params.h"
 
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include "base/error.h"
@@ -7,8 +9,16 @@
 namespace pvx::network {
 namespace {
 
-// The host's devices as the existence checks see them.
-const std::set<std::string> kDevices = {"lo", "eno1", "eno2", "eno3"};
+// The host as the checks see it: four NICs, a host bridge with a port, and a default route on eno3.
+HostView make_host() {
+  HostView host;
+  for (const char* n : {"lo", "eno1", "eno2", "eno3", "eno4", "hostbr"}) host.links[n] = LinkState{.name = n};
+  host.links["hostbr"].kind = "bridge";
+  host.links["eno4"].master = "hostbr";
+  host.default_route_dev[AF_INET] = "eno3";
+  return host;
+}
+const HostView kDevices = make_host();
 
 InterfacesFile base_file() {
   return parse_interfaces(
@@ -63,8 +73,13 @@ TEST(InterfaceParams, BondMarksSlavesAndChecksPrimary) {
                                       {"bond-primary", "eno3"}},
                          true, {}, kDevices);
   EXPECT_EQ(f.find("bond0")->slaves, (std::vector<std::string>{"eno2", "eno3"}));
-  ASSERT_NE(f.find("eno2"), nullptr);  // slaves get a stanza of their own, started with the bond
-  EXPECT_TRUE(f.find("eno2")->autostart);
+  EXPECT_EQ(f.find("eno2"), nullptr);  // pvx's own file: the host's NICs get no stanza
+  auto managed = kDevices;
+  managed.manage_host = true;
+  auto h = base_file();
+  apply_interface_params(h, "bond0", {{"type", "bond"}, {"slaves", "eno2 eno3"}}, true, {}, managed);
+  ASSERT_NE(h.find("eno2"), nullptr);  // the host's file: slaves get a stanza, started with the bond
+  EXPECT_TRUE(h.find("eno2")->autostart);
   auto g = base_file();
   EXPECT_EQ(failing_param([&] {
               apply_interface_params(g, "bond0", {{"type", "bond"}, {"slaves", "eno2"}, {"bond-primary", "eno3"}}, true,
@@ -87,7 +102,22 @@ TEST(InterfaceParams, RefusesBadInputNamingTheParameter) {
       {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "vmbr1"}}, "bridge_ports"},
       {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "eno1"}}, "bridge_ports"},  // taken by vmbr0
       {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "vmbr0"}}, "bridge_ports"},
-      {"vmbr1", {{"type", "bridge"}, {"bridge_vids", "10"}}, "bridge_vids"},
+      {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "eno4"}}, "bridge_ports"},   // the host bridge's port
+      {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "hostbr"}}, "bridge_ports"}, // a bridge in a bridge
+      {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "lo"}}, "bridge_ports"},
+      {"vmbr1", {{"type", "bridge"}, {"comments", "ok\rauto evil0"}}, "comments"},
+      {"vmbr1", {{"type", "bridge"}, {"comments", "joins the next line \\"}}, "comments"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.0/24"}}, "cidr"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.255/24"}}, "cidr"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr6", "ff02::1/64"}}, "cidr6"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr6", "fd00::/64"}}, "cidr6"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.1/24"}, {"address", "10.1.0.2"}}, "address"},
+      {"vmbr123456789012", {{"type", "bridge"}}, "iface"},
+      {"all", {{"type", "bridge"}}, "iface"},
+      {"bond0", {{"type", "bond"}, {"slaves", "hostbr"}}, "slaves"},
+      {"bond0", {{"type", "bond"}, {"slaves", "eno2"}, {"bond_mode", "balance-slb"}}, "bond_mode"},
+      {"lo", {{"type", "bridge"}}, "iface"},
+      {"eno2.x", {{"type", "vlan"}}, "iface"},
       {"bond0", {{"type", "bond"}}, "slaves"},
       {"bond0", {{"type", "bond"}, {"slaves", "eno1"}}, "slaves"},
       {"vlan5", {{"type", "vlan"}}, "vlan-raw-device"},
@@ -112,10 +142,17 @@ TEST(InterfaceParams, UpdateAndRemove) {
   auto f = base_file();
   EXPECT_EQ(failing_param([&] { apply_interface_params(f, "vmbr7", {{"type", "bridge"}}, false, {}, kDevices); }), "iface");
   EXPECT_EQ(failing_param([&] { apply_interface_params(f, "vmbr0", {{"type", "bond"}}, false, {}, kDevices); }), "type");
-  apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"mtu", 9000}}, false, {"gateway"}, kDevices);
+  apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"mtu", 9000}}, false, {"gateway", "ovs_tag"}, kDevices);
   EXPECT_EQ(f.find("vmbr0")->mtu, 9000);
   EXPECT_TRUE(f.find("vmbr0")->inet->gateway.empty());
   EXPECT_EQ(failing_param([&] { remove_interface(f, "eno1"); }), "iface");  // vmbr0's port
+  EXPECT_EQ(failing_param([&] { remove_interface(f, "lo"); }), "iface");
+  EXPECT_EQ(failing_param([&] { apply_interface_params(f, "lo", {{"type", "eth"}}, false, {}, kDevices); }), "iface");
+  // VLAN awareness off takes the VLAN list with it.
+  apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"bridge_vlan_aware", 1}, {"bridge_vids", "10"}}, false, {},
+                         kDevices);
+  apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"bridge_vlan_aware", 0}}, false, {}, kDevices);
+  EXPECT_TRUE(f.find("vmbr0")->bridge_vids.empty());
   remove_interface(f, "vmbr0");
   EXPECT_EQ(f.find("vmbr0"), nullptr);
   remove_interface(f, "eno1");
@@ -146,6 +183,24 @@ TEST(InterfaceParams, GatewayInSubnet) {
   EXPECT_FALSE(gateway_in_subnet("2001:db8::5/64", "2001:db9::1"));
   EXPECT_FALSE(gateway_in_subnet("10.0.0.5/24", "2001:db8::1"));
   EXPECT_FALSE(gateway_in_subnet("garbage", "10.0.0.1"));
+}
+
+}  // namespace
+}  // namespace pvx::network
+
+namespace pvx::network {
+namespace {
+
+TEST(InterfaceParams, HostDefaultRouteBlocksASecondGateway) {
+  auto f = parse_interfaces("auto vmbr0\niface vmbr0 inet static\n\taddress 192.0.2.2/24\n\tbridge-ports none\n");
+  EXPECT_EQ(failing_param([&] {
+              apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"gateway", "192.0.2.1"}}, false, {}, kDevices);
+            }),
+            "gateway");
+  auto on_vmbr0 = kDevices;
+  on_vmbr0.default_route_dev[AF_INET] = "vmbr0";  // the route is this stanza's own
+  apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"gateway", "192.0.2.1"}}, false, {}, on_vmbr0);
+  EXPECT_EQ(f.find("vmbr0")->inet->gateway, "192.0.2.1");
 }
 
 }  // namespace

@@ -96,3 +96,52 @@ TEST(InterfacesFile, NewStanzasGoLastInTheirClass) {
 
 }  // namespace
 }  // namespace pvx::network
+
+namespace pvx::network {
+namespace {
+
+TEST(InterfacesFile, OptionsDecideTheTypeBeforeTheName) {
+  auto f = parse_interfaces(
+      "iface vlan10 inet manual\n\tbridge-ports none\n\n"
+      "iface bond7 inet manual\n\tbridge-ports eno1\n\n"
+      "iface br.5 inet manual\n\tbridge-ports none\n");
+  EXPECT_EQ(f.find("vlan10")->type, IfaceType::Bridge);
+  EXPECT_EQ(f.find("bond7")->type, IfaceType::Bridge);
+  EXPECT_EQ(f.find("br.5")->type, IfaceType::Bridge);
+  auto again = parse_interfaces(print_interfaces(f));
+  EXPECT_EQ(again.find("vlan10")->type, IfaceType::Bridge);
+  EXPECT_EQ(again.find("bond7")->bridge_ports, std::vector<std::string>{"eno1"});
+}
+
+TEST(InterfacesFile, OldStyleAddressesInEitherOrder) {
+  auto f = parse_interfaces(
+      "iface a1 inet static\n\tnetmask 255.255.255.0\n\taddress 10.66.0.1\n\n"
+      "iface a2 inet6 static\n\taddress fd77::1\n\n"
+      "iface a3 inet static\n\taddress 10.1.0.1/24\n\taddress 10.2.0.1/24\n\n"
+      "iface a4 inet manual\n\tnetmask 255.255.0.0\n");
+  EXPECT_EQ(f.find("a1")->inet->cidr, "10.66.0.1/24");
+  EXPECT_EQ(f.find("a2")->inet6->cidr, "fd77::1/128");
+  EXPECT_EQ(f.find("a3")->inet->cidr, "10.1.0.1/24");
+  ASSERT_EQ(f.find("a3")->inet->options.size(), 1u);  // the second address is kept as written
+  EXPECT_EQ(f.find("a3")->inet->options[0], (std::pair<std::string, std::string>{"address", "10.2.0.1/24"}));
+  ASSERT_EQ(f.find("a4")->inet->options.size(), 1u);
+  EXPECT_EQ(f.find("a4")->inet->options[0].first, "netmask");
+  EXPECT_TRUE(f.find("a4")->inet->cidr.empty());
+}
+
+TEST(InterfacesFile, StanzaWithoutFamilyAndRepeatedStanzas) {
+  auto f = parse_interfaces(
+      "auto vxlan2\niface vxlan2\n\tvxlan-id 2\n\n"
+      "iface vmbr0 inet static\n\taddress 10.0.0.1/24\n\tbridge-ports none\n\n"
+      "iface vmbr0 inet static\n\tpost-up echo second\n");
+  ASSERT_NE(f.find("vxlan2"), nullptr);
+  EXPECT_TRUE(f.find("vxlan2")->autostart);
+  EXPECT_EQ(f.find("vxlan2")->type, IfaceType::Vxlan);
+  EXPECT_EQ(f.find("vmbr0")->inet->cidr, "10.0.0.1/24");  // the first stanza is not lost
+  ASSERT_EQ(f.find("vmbr0")->inet->options.size(), 1u);
+  EXPECT_EQ(f.find("vmbr0")->inet->options[0].first, "post-up");
+  EXPECT_NE(print_interfaces(f).find("iface vxlan2 inet manual\n\tvxlan-id 2\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pvx::network

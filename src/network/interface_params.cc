@@ -236,6 +236,29 @@ void check_interface(const InterfacesFile& file, const Interface& i, const HostV
   }
 }
 
+// One family's keys: method, cidr/address/netmask, gateway, comments, options, with PVE's
+// suffix "6" for IPv6 (netmask6 is a number there, netmask a string).
+void family_json(Json& j, const Family& f, const std::string& suffix) {
+  j["method" + suffix] = f.method;
+  if (!f.cidr.empty()) {
+    j["cidr" + suffix] = f.cidr;
+    j["address" + suffix] = address_of(f.cidr);
+    int prefix = 0;
+    auto p = prefix_of(f.cidr);
+    if (std::from_chars(p.data(), p.data() + p.size(), prefix).ec == std::errc() && prefix >= 0 && prefix <= 128) {
+      if (suffix.empty()) j["netmask"] = std::to_string(prefix);
+      else j["netmask6"] = prefix;
+    }
+  }
+  if (!f.gateway.empty()) j["gateway" + suffix] = f.gateway;
+  if (!f.comments.empty()) j["comments" + suffix] = join(f.comments, "\n") + "\n";
+  if (!f.options.empty()) {
+    Json opts = Json::array();
+    for (const auto& [k, v] : f.options) opts.push_back(v.empty() ? k : k + " " + v);
+    j["options" + suffix] = opts;
+  }
+}
+
 }  // namespace
 
 bool gateway_in_subnet(const std::string& cidr, const std::string& gateway) {
@@ -414,44 +437,11 @@ Json interface_json(const ListedInterface& li) {
   Json families = Json::array();
   if (i.inet) {
     families.push_back("inet");
-    const auto& f = *i.inet;
-    j["method"] = f.method;
-    if (!f.cidr.empty()) {
-      j["cidr"] = f.cidr;
-      j["address"] = address_of(f.cidr);
-      int prefix = 0;
-      if (auto p = prefix_of(f.cidr); std::from_chars(p.data(), p.data() + p.size(), prefix).ec == std::errc()) {
-        j["netmask"] = std::to_string(prefix);
-      }
-    }
-    if (!f.gateway.empty()) j["gateway"] = f.gateway;
-    if (!f.comments.empty()) j["comments"] = join(f.comments, "\n") + "\n";
-    if (!f.options.empty()) {
-      Json opts = Json::array();
-      for (const auto& [k, v] : f.options) opts.push_back(v.empty() ? k : k + " " + v);
-      j["options"] = opts;
-    }
+    family_json(j, *i.inet, "");
   }
   if (i.inet6) {
     families.push_back("inet6");
-    const auto& f = *i.inet6;
-    j["method6"] = f.method;
-    if (!f.cidr.empty()) {
-      j["cidr6"] = f.cidr;
-      j["address6"] = address_of(f.cidr);
-      int prefix = 0;
-      auto p = prefix_of(f.cidr);
-      if (std::from_chars(p.data(), p.data() + p.size(), prefix).ec == std::errc() && prefix >= 0 && prefix <= 128) {
-        j["netmask6"] = prefix;
-      }
-    }
-    if (!f.gateway.empty()) j["gateway6"] = f.gateway;
-    if (!f.comments.empty()) j["comments6"] = join(f.comments, "\n") + "\n";
-    if (!f.options.empty()) {
-      Json opts = Json::array();
-      for (const auto& [k, v] : f.options) opts.push_back(v.empty() ? k : k + " " + v);
-      j["options6"] = opts;
-    }
+    family_json(j, *i.inet6, "6");
   }
   if (!i.inet) j["method"] = "manual";
   if (!i.inet6) j["method6"] = "manual";  // PVE always reports both methods

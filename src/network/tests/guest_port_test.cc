@@ -48,6 +48,14 @@ class GuestPortTest : public testing::NetnsTest {
     run({"ip", "-n", ns, "addr", "add", cidr, "dev", inside});
     run({"ip", "-n", ns, "link", "set", inside, "up"});
   }
+  // Two guests in namespaces of their own, 10.77.0.1 (port "ha") and 10.77.0.2 (port "hb").
+  std::pair<std::string, std::string> two_guests() {
+    auto a = add_named_netns("pvxga");
+    auto b = add_named_netns("pvxgb");
+    make_guest(a, "ha", "10.77.0.1/24");
+    make_guest(b, "hb", "10.77.0.2/24");
+    return {a, b};
+  }
   static bool ping(const std::string& ns, const std::string& addr) {
     std::vector<std::string> argv = {"ip", "netns", "exec", ns};
     if (command_exists("ping")) {
@@ -260,10 +268,7 @@ TEST_F(GuestPortTest, PlainBridgeWithTagUsesAVlanBridge) {
 
 TEST_F(GuestPortTest, PacketsFlowThroughAPlainBridge) {
   if (!can_ping()) GTEST_SKIP() << "no ping";
-  auto a = add_named_netns("pvxga");
-  auto b = add_named_netns("pvxgb");
-  make_guest(a, "ha", "10.77.0.1/24");
-  make_guest(b, "hb", "10.77.0.2/24");
+  auto [a, b] = two_guests();
   Netlink nl;
   nl.create_bridge("br0");
   nl.set_up("br0", true);
@@ -282,10 +287,7 @@ TEST_F(GuestPortTest, PacketsFlowThroughAPlainBridge) {
 TEST_F(GuestPortTest, PacketsFlowOnlyWithinTheSameVlan) {
   if (!can_ping()) GTEST_SKIP() << "no ping";
   if (!vlan_filtering()) GTEST_SKIP() << "kernel without bridge VLAN filtering";
-  auto a = add_named_netns("pvxga");
-  auto b = add_named_netns("pvxgb");
-  make_guest(a, "ha", "10.77.0.1/24");
-  make_guest(b, "hb", "10.77.0.2/24");
+  auto [a, b] = two_guests();
   Netlink nl;
   nl.create_bridge("br0");
   nl.set_bridge_vlan_filtering("br0", true);

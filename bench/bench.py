@@ -6,6 +6,7 @@
 3. pvxd's idle RSS (VmRSS) right after start;
 4. pve-realm logins per second (wrk POSTing /access/ticket for 10 s);
 5. storage (storage_bench.py): a 1 GiB upload vs dd, and listing 10 000 volumes.
+6. network (network_bench.py, root): 100 bridges staged, applied and listed in a namespace.
 
 Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
 """
@@ -25,6 +26,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import harness  # noqa: E402  (the same daemon start/stop and CLI bootstrap as the tests)
+import network_bench  # noqa: E402
 import storage_bench  # noqa: E402
 
 WRK_THREADS, WRK_CONNS, WRK_SECONDS = 2, 64, 10
@@ -158,6 +160,8 @@ def main():
         auth = "PVEAPIToken=%s=%s" % (full, secret)
         results["storage_upload_1gib"] = storage_bench.upload_vs_dd(daemon, work, auth)
         results["storage_content_10k"] = storage_bench.content_listing(daemon, work, auth)
+        if os.geteuid() == 0:
+            results["network_100_bridges"] = network_bench.bridges_apply_and_list()
 
         n = results["nginx_1k_json"]["rps"]
         results["pvxd_vs_nginx_rps_ratio"] = round(results["pvxd_version"]["rps"] / n, 4) if n else None
@@ -215,6 +219,20 @@ def main():
         "Upload task status: %s (file stored intact: %s)." % (up["task_status"], up["stored_ok"]),
         "",
     ]
+    nw = results.get("network_100_bridges")
+    if nw:
+        lines += [
+            "## Network",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            "| stage %d bridges (one pvesh create each, CLI start included) | %.2f s |" % (nw["bridges"], nw["stage_total_s"]),
+            "| apply them (one srvreload task, netlink) | %.3f s |" % nw["apply_s"],
+            "| list %d interfaces (pvesh get, CLI start included), p50 / p99 | %.1f / %.1f ms |"
+            % (nw["bridges_in_kernel"], nw["list_p50_ms"], nw["list_p99_ms"]),
+            "| pvxd RSS with them / dnsmasq RSS | %s KiB / %s KiB |" % (nw["pvxd_rss_kib"], nw["dnsmasq_rss_kib"]),
+            "",
+        ]
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))

@@ -46,7 +46,9 @@ std::vector<std::string> comment_lines(const std::string& text, const std::strin
     for (unsigned char c : line) {
       if ((c < 0x20 && c != '\t') || c == 0x7f) throw Error::param(param, "control characters are not allowed");
     }
-    if (!line.empty() && line.back() == '\\') throw Error::param(param, "a line must not end with a backslash");
+    // The file's reader trims trailing blanks, so "x\\ " would come back as a line ending in '\\'.
+    auto end = line.find_last_not_of(" \t");
+    if (end != std::string::npos && line[end] == '\\') throw Error::param(param, "a line must not end with a backslash");
     out.push_back(line);
   }
   while (!out.empty() && out.back().empty()) out.pop_back();
@@ -163,8 +165,15 @@ void check_interface(const InterfacesFile& file, const Interface& i, const HostV
           errors[gw_key] = "Default gateway already exists on interface '" + other + "'.";
         }
       }
+      // A default route the file does not configure (made by hand, DHCP, another tool) is the
+      // host's, even on a device of the file.
       auto host_gw = host.default_route_dev.find(*suffix ? AF_INET6 : AF_INET);
-      if (host_gw != host.default_route_dev.end() && host_gw->second != i.name && !file.find(host_gw->second)) {
+      auto configured_on = [&](const std::string& dev) {
+        const auto* o = file.find(dev);
+        const auto& ofam = o ? (*suffix ? o->inet6 : o->inet) : std::nullopt;
+        return ofam && !ofam->gateway.empty();
+      };
+      if (host_gw != host.default_route_dev.end() && host_gw->second != i.name && !configured_on(host_gw->second)) {
         errors[gw_key] = "the host already has a default gateway on '" + host_gw->second + "'";
       }
     }

@@ -222,7 +222,23 @@ void NetworkService::recover_interrupted_apply() {
   names.insert(more.begin(), more.end());
   log::warn("network: an apply of the interfaces file was interrupted; returning to the applied configuration");
   Netlink nl;
-  apply_interfaces(nl, interrupted, applied, names, {.log = [](const std::string& s) { log::info("network: " + s); }});
+  try {
+    apply_interfaces(nl, interrupted, applied, names, {.log = [](const std::string& s) { log::info("network: " + s); }});
+  } catch (const std::exception& e) {
+    // The applied file cannot come up as a whole (a port vanished meanwhile). Still remove what
+    // the interrupted apply created, or those devices would look like the host's afterwards;
+    // bringing up the rest is left to the per-interface start-up.
+    log::error(std::string("network: ") + e.what() + "; removing the devices the interrupted apply added");
+    for (const auto& [name, iface] : interrupted.ifaces) {
+      bool virtual_device = iface.type == IfaceType::Bridge || iface.type == IfaceType::Bond || iface.type == IfaceType::Vlan;
+      if (applied.find(name) || !virtual_device || !nl.link(name)) continue;
+      try {
+        nl.delete_link(name);
+      } catch (const std::exception& d) {
+        log::error(std::string("network: ") + d.what());
+      }
+    }
+  }
   fs::remove(marker_path());
 }
 

@@ -529,16 +529,20 @@ class NetworkSuite(harness.DaemonCase):
 
     def test_15_interrupted_apply_is_undone_at_start(self):
         """A pvxd killed in the middle of an apply: the next start takes the kernel back to the
-        applied file (here: a bridge the staged file adds had been created already)."""
+        applied file (here: a bridge the staged file adds had been created already), even when the
+        applied file itself cannot come up whole (vmbr9's port is gone meanwhile)."""
         self.admin().data("POST", self.node_path(), data={"iface": "vmbr6", "type": "bridge", "cidr": "10.66.0.1/24"})
         self.d.kill()
         run("ip", "link", "add", "vmbr6", "type", "bridge")  # the half that was done
         run("ip", "addr", "add", "10.66.0.1/24", "dev", "vmbr6")
+        run("ip", "link", "del", "nic3")
         marker = os.path.join(self.d.data_dir, "network", "apply-in-progress")
         open(marker, "w").close()
         self.d.start()
         self.assertIsNone(link("vmbr6"))
         self.assertFalse(os.path.exists(marker))
+        self.assertIsNotNone(link("vmbr9"), "the rest still comes up, one interface at a time")
+        self.assertIn("removing the devices the interrupted apply added", self.d.log_text())
         self.assertIn("changes", self.listing())  # the staged change is still there to apply or revert
         self.assertEqual(self.entry("vmbr6")["cidr"], "10.66.0.1/24")
         self.admin().data("DELETE", self.node_path())

@@ -107,6 +107,7 @@ TEST(InterfaceParams, RefusesBadInputNamingTheParameter) {
       {"vmbr1", {{"type", "bridge"}, {"bridge_ports", "lo"}}, "bridge_ports"},
       {"vmbr1", {{"type", "bridge"}, {"comments", "ok\rauto evil0"}}, "comments"},
       {"vmbr1", {{"type", "bridge"}, {"comments", "joins the next line \\"}}, "comments"},
+      {"vmbr1", {{"type", "bridge"}, {"comments", "still joins \\ \nauto evil0"}}, "comments"},
       {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.0/24"}}, "cidr"},
       {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.255/24"}}, "cidr"},
       {"vmbr1", {{"type", "bridge"}, {"cidr6", "ff02::1/64"}}, "cidr6"},
@@ -198,7 +199,13 @@ TEST(InterfaceParams, HostDefaultRouteBlocksASecondGateway) {
             }),
             "gateway");
   auto on_vmbr0 = kDevices;
-  on_vmbr0.default_route_dev[AF_INET] = "vmbr0";  // the route is this stanza's own
+  on_vmbr0.default_route_dev[AF_INET] = "vmbr0";  // made by hand on a device of the file
+  auto g = f;
+  EXPECT_EQ(failing_param([&] {
+              apply_interface_params(g, "vmbr1", {{"type", "bridge"}, {"cidr", "198.51.100.1/24"},
+                                                  {"gateway", "198.51.100.254"}}, true, {}, on_vmbr0);
+            }),
+            "gateway");
   apply_interface_params(f, "vmbr0", {{"type", "bridge"}, {"gateway", "192.0.2.1"}}, false, {}, on_vmbr0);
   EXPECT_EQ(f.find("vmbr0")->inet->gateway, "192.0.2.1");
 }

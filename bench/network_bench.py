@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import harness
+from storage_bench import _rss_kib
 
 BRIDGES = 100
 LIST_RUNS = 30
@@ -19,30 +20,10 @@ def _pvesh(daemon, *args):
     return res.stdout.strip().strip('"')
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def _wait_socket(daemon):
-    deadline = time.monotonic() + harness.READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if daemon.proc.poll() is not None:
-            raise RuntimeError("pvxd exited:\n" + daemon.log_text())
-        if "listening on" in daemon.log_text() and os.path.exists(daemon.socket_path):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("pvxd not ready:\n" + daemon.log_text())
-
-
 def bridges_apply_and_list():
     ns = "pvx-bench-net-%d" % os.getpid()
     subprocess.run(["ip", "netns", "add", ns], check=True)
-    daemon = harness.Daemon(node="benchnet", extra_args=(), prefix=("ip", "netns", "exec", ns))
-    daemon._wait_ready = lambda: _wait_socket(daemon)
+    daemon = harness.Daemon(node="benchnet", extra_args=(), prefix=("ip", "netns", "exec", ns), http_ready=False)
     try:
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
         daemon.start()

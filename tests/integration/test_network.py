@@ -554,8 +554,7 @@ class NoDefaultBridge(unittest.TestCase):
     def test_no_bridge_created(self):
         ns = "pvxnd-%d" % os.getpid()
         run("ip", "netns", "add", ns)
-        d = harness.Daemon(extra_args=("--no-default-bridge",), prefix=("ip", "netns", "exec", ns))
-        d._wait_ready = lambda: NoDefaultBridge.wait_socket(d)
+        d = harness.Daemon(extra_args=("--no-default-bridge",), prefix=("ip", "netns", "exec", ns), http_ready=False)
         try:
             d.start()
             links = [l["ifname"] for l in ip_json("link", ns=ns)]
@@ -566,17 +565,6 @@ class NoDefaultBridge(unittest.TestCase):
         finally:
             d.cleanup()
             run("ip", "netns", "del", ns, check=False)
-
-    @staticmethod
-    def wait_socket(d):
-        deadline = time.monotonic() + harness.READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if d.proc.poll() is not None:
-                raise RuntimeError("pvxd exited:\n" + d.log_text())
-            if "listening on" in d.log_text() and os.path.exists(d.socket_path):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("pvxd not ready:\n" + d.log_text())
 
 
 class ManageHostNetwork(unittest.TestCase):
@@ -611,8 +599,7 @@ source /etc/network/interfaces.d/*
         with open(self.file, "w") as f:
             f.write(self.HOST_FILE)
         self.d = harness.Daemon(extra_args=("--manage-host-network", "--interfaces-file", self.file),
-                                prefix=("ip", "netns", "exec", self.ns))
-        self.d._wait_ready = lambda: NoDefaultBridge.wait_socket(self.d)
+                                prefix=("ip", "netns", "exec", self.ns), http_ready=False)
         self.d.start()
 
     def tearDown(self):

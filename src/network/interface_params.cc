@@ -112,10 +112,13 @@ std::string bad_host_address(const std::string& cidr) {
   if (all_zero) return "the unspecified address is not a host address";
   if (family == AF_INET6) {
     if (b[0] == 0xff) return "a multicast address is not a host address";
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(b, b + 12, mapped)) return "an IPv4-mapped address belongs in cidr, not cidr6";
     static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (std::equal(b, b + 16, loopback)) return "the loopback address cannot be configured here";
   } else {
     if (b[0] >= 224) return "a multicast or reserved address is not a host address";
+    if (b[0] == 0) return "addresses in 0.0.0.0/8 cannot be configured";
     if (b[0] == 127) return "a loopback address cannot be configured here";
   }
   if (prefix < bits - 1) {

@@ -254,12 +254,24 @@ void NetworkService::bring_up(const InterfacesFile& file) {
   } catch (const std::exception& e) {
     log::error(std::string("network: ") + e.what() + "; bringing up the interfaces one by one");
   }
+  std::set<std::string> present;
+  for (const auto& l : nl.links()) present.insert(l.name);
   for (const auto& [name, iface] : file.ifaces) {
     if (iface.type == IfaceType::Loopback) continue;
     try {
       InterfacesFile part;
       for (const auto& dep : creation_order(file, {name})) {
         if (const auto* i = file.find(dep)) part.ifaces[dep] = *i;
+      }
+      // As ifupdown2 does at boot: a bridge or bond comes up without a member that is gone.
+      for (auto& [n, i] : part.ifaces) {
+        for (auto* members : {&i.bridge_ports, &i.slaves}) {
+          std::erase_if(*members, [&](const std::string& m) {
+            bool gone = !present.count(m) && !file.find(m);
+            if (gone) log::warn("network: " + n + " comes up without '" + m + "', which does not exist");
+            return gone;
+          });
+        }
       }
       apply_interfaces(nl, {}, part, owned(part), {.log = log_step});
     } catch (const std::exception& e) {

@@ -536,12 +536,14 @@ class NetworkSuite(harness.DaemonCase):
         run("ip", "link", "add", "vmbr6", "type", "bridge")  # the half that was done
         run("ip", "addr", "add", "10.66.0.1/24", "dev", "vmbr6")
         run("ip", "link", "del", "nic3")
+        run("ip", "link", "del", "vmbr9")  # as after a reboot: pvxd brings it up again, without nic3
         marker = os.path.join(self.d.data_dir, "network", "apply-in-progress")
         open(marker, "w").close()
         self.d.start()
         self.assertIsNone(link("vmbr6"))
         self.assertFalse(os.path.exists(marker))
         self.assertIsNotNone(link("vmbr9"), "the rest still comes up, one interface at a time")
+        self.assertEqual(addrs("vmbr9"), ["192.168.99.1/24"])
         self.assertIn("removing the devices the interrupted apply added", self.d.log_text())
         self.assertIn("changes", self.listing())  # the staged change is still there to apply or revert
         self.assertEqual(self.entry("vmbr6")["cidr"], "10.66.0.1/24")

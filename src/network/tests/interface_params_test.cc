@@ -112,6 +112,8 @@ TEST(InterfaceParams, RefusesBadInputNamingTheParameter) {
       {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.255/24"}}, "cidr"},
       {"vmbr1", {{"type", "bridge"}, {"cidr6", "ff02::1/64"}}, "cidr6"},
       {"vmbr1", {{"type", "bridge"}, {"cidr6", "fd00::/64"}}, "cidr6"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr6", "::ffff:10.0.0.1/96"}}, "cidr6"},
+      {"vmbr1", {{"type", "bridge"}, {"cidr", "0.0.0.1/8"}}, "cidr"},
       {"vmbr1", {{"type", "bridge"}, {"cidr", "10.1.0.1/24"}, {"address", "10.1.0.2"}}, "address"},
       {"vmbr123456789012", {{"type", "bridge"}}, "iface"},
       {"all", {{"type", "bridge"}}, "iface"},

@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -212,21 +213,47 @@ class Crash(unittest.TestCase):
                 con.close()
 
     def test_task_running_at_sigkill_is_closed_as_unexpected(self):
-        # Needs a task that outlives the kill. startall finishes at once while there are no guests,
-        # so this skips until a long-running task type exists.
-        tok = self.d.token_session(self.token_full, self.token_secret)
-        upid = tok.data("POST", "/nodes/%s/startall" % NODE)
-        st = tok.data("GET", "/nodes/%s/tasks/%s/status" % (NODE, urllib.parse.quote(upid, safe="")))
-        if st["status"] != "running":
-            self.skipTest("no task type stays running long enough to be killed (startall ends at once)")
-        self.d.proc.send_signal(signal.SIGKILL)
-        self.d.proc.wait()
-        self.d.start()
-        tok = self.d.token_session(self.token_full, self.token_secret)
-        st = tok.data("GET", "/nodes/%s/tasks/%s/status" % (NODE, urllib.parse.quote(upid, safe="")))
-        self.assertEqual(st["status"], "stopped")
-        self.assertEqual(st["exitstatus"], "unexpected status")
+        # A task that surely outlives the kill: download-url from a loopback server that accepts
+        # the request and never answers.
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        held = []
+        stop = threading.Event()
 
+        def hold():
+            server.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                    held.append(conn)
+                except OSError:
+                    continue
+
+        threading.Thread(target=hold, daemon=True).start()
+        try:
+            tok = self.d.token_session(self.token_full, self.token_secret)
+            url = "http://127.0.0.1:%d/stalled.iso" % server.getsockname()[1]
+            upid = tok.data("POST", "/nodes/%s/storage/local/download-url" % NODE,
+                            data={"url": url, "content": "iso", "filename": "stalled.iso"})
+            deadline = time.monotonic() + 10
+            while not held and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(held, "the download task never connected")
+            st = tok.data("GET", "/nodes/%s/tasks/%s/status" % (NODE, urllib.parse.quote(upid, safe="")))
+            self.assertEqual(st["status"], "running")
+            self.d.proc.send_signal(signal.SIGKILL)
+            self.d.proc.wait()
+            self.d.start()
+            tok = self.d.token_session(self.token_full, self.token_secret)
+            st = tok.data("GET", "/nodes/%s/tasks/%s/status" % (NODE, urllib.parse.quote(upid, safe="")))
+            self.assertEqual(st["status"], "stopped")
+            self.assertEqual(st["exitstatus"], "unexpected status")
+        finally:
+            stop.set()
+            for conn in held:
+                conn.close()
+            server.close()
 
 if __name__ == "__main__":
     harness.main()

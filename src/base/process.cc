@@ -68,18 +68,21 @@ std::string command_text(const std::vector<std::string>& argv) {
   return out;
 }
 
-bool command_exists(std::string_view name) {
-  if (name.empty()) return false;
-  if (name.find('/') != std::string_view::npos) return ::access(std::string(name).c_str(), X_OK) == 0;
+std::string find_program(std::string_view name) {
+  if (name.empty()) return {};
+  if (name.find('/') != std::string_view::npos) {
+    return ::access(std::string(name).c_str(), X_OK) == 0 ? std::string(name) : std::string();
+  }
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (auto dir : split_any(dirs, ":")) {
-    if (dir.empty()) continue;
-    std::string candidate = std::string(dir) + "/" + std::string(name);
-    if (::access(candidate.c_str(), X_OK) == 0) return true;
+  for (const auto& dir : split_any(dirs, ":")) {
+    std::string candidate = dir + "/" + std::string(name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
-  return false;
+  return {};
 }
+
+bool command_exists(std::string_view name) { return !find_program(name).empty(); }
 
 CommandResult run_command(const std::vector<std::string>& argv, const CommandOptions& opt) {
   if (argv.empty()) throw Error("run_command: empty argv");

@@ -34,6 +34,10 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
 // argv as a copyable shell-quoted line, for task logs and messages.
 std::string command_text(const std::vector<std::string>& argv);
 
+// The executable `name` resolves to: itself when it contains '/', else the first match in PATH
+// (the usual directories when PATH is unset); "" when there is none.
+std::string find_program(std::string_view name);
+
 // Whether `name` is an executable in PATH (or an absolute path to one).
 bool command_exists(std::string_view name);
 

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 
 namespace pvx {
@@ -90,6 +91,13 @@ std::string hex_upper(unsigned long long value, int width) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%0*llX", width, value);
   return buf;
+}
+
+std::optional<int> to_int(std::string_view s) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
 }
 
 }  // namespace pvx

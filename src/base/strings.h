@@ -1,5 +1,6 @@
 #pragma once
 // Small string helpers shared by parsers.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,5 +16,7 @@ std::string to_lower(std::string_view s);
 std::string base64_encode(std::string_view data);
 std::string base64_decode(std::string_view data);
 std::string hex_upper(unsigned long long value, int width);
+// The whole text as a decimal int (std::from_chars: optional '-', no '+', no blanks); nullopt otherwise.
+std::optional<int> to_int(std::string_view s);
 
 }  // namespace pvx

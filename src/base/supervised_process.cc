@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/strings.h"
 
 extern char** environ;
@@ -45,18 +46,6 @@ struct Fd {
     fd = -1;
   }
 };
-
-// PATH is searched here, before fork: execvp's own search is not async-signal-safe.
-std::string resolve_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const auto& dir : split_any(dirs, ":")) {
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
 
 // Everything the child needs, prepared before fork so that the child only makes
 // async-signal-safe calls.
@@ -248,7 +237,8 @@ void SupervisedProcess::run_once() {
       return;
     }
   }
-  const std::string path = resolve_program(options_.argv[0]);
+  // PATH is searched before fork: execvp's own search is not async-signal-safe.
+  const std::string path = find_program(options_.argv[0]);
   if (path.empty()) {
     log::warn(name + " not started: command '" + options_.argv[0] + "' not found");
     note_attempt();

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <charconv>
 #include <climits>
 #include <functional>
 #include <map>
@@ -20,13 +19,6 @@ namespace apply_detail {
 namespace {
 
 constexpr int kMaxVid = 4094;
-
-std::optional<int> to_int(std::string_view s) {
-  int v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 Error bad(const Interface& iface, const std::string& what) {
   return Error("interface '" + iface.name + "': " + what, 400);
@@ -139,13 +131,11 @@ std::string kernel_kind(IfaceType type) {
 std::vector<std::pair<int, int>> parse_vids(const std::string& iface, std::string_view text) {
   std::vector<std::pair<int, int>> ranges;
   for (const auto& piece : split_any(text, " ,\t")) {
-    auto dash = piece.find('-');
-    auto first = to_int(std::string_view(piece).substr(0, dash));
-    auto last = dash == std::string::npos ? first : to_int(std::string_view(piece).substr(dash + 1));
-    if (!first || !last || *first < 1 || *last > kMaxVid || *first > *last) {
+    auto range = parse_vlan_range(piece);
+    if (!range) {
       throw Error("interface '" + iface + "': bridge-vids: '" + piece + "' is not a VLAN id or range in 1-4094", 400);
     }
-    ranges.emplace_back(*first, *last);
+    ranges.push_back(*range);
   }
   std::sort(ranges.begin(), ranges.end());
   std::vector<std::pair<int, int>> merged;

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/strings.h"
 #include "base/supervised_process.h"
 
@@ -21,25 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-unsigned mask_of(int prefix) { return prefix <= 0 ? 0u : ~0u << (32 - prefix); }
-
-std::string dotted(unsigned a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." + std::to_string((a >> 8) & 0xff) +
-         "." + std::to_string(a & 0xff);
-}
-
 // Gateway, broadcast and at least one address to lease: /30 is the smallest usable subnet.
 void check_subnet(const Ipv4Net& subnet) {
   if (subnet.prefix < 1 || subnet.prefix > 30) {
     throw Error("subnet " + subnet.text() + " is too small or too large for a NAT bridge", 400);
   }
-}
-
-// The name becomes part of file names in run_dir: only what interface names look like.
-void check_bridge(const std::string& name) {
-  bool ok = !name.empty() && name.size() < 16 && name != "." && name != "..";
-  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
-  if (!ok) throw Error("invalid bridge name '" + name + "' for dnsmasq", 400);
 }
 
 fs::path lease_file(const DnsmasqConfig& c) { return c.run_dir / ("dnsmasq-" + c.bridge + ".leases"); }
@@ -110,21 +97,23 @@ bool same(const DnsmasqConfig& a, const DnsmasqConfig& b) {
 
 std::string gateway_address(const Ipv4Net& subnet) {
   check_subnet(subnet);
-  return dotted((subnet.address & mask_of(subnet.prefix)) + 1);
+  return ipv4_text(subnet.network().address + 1);
 }
 
 std::pair<std::string, std::string> dhcp_range(const Ipv4Net& subnet) {
   check_subnet(subnet);
-  const unsigned network = subnet.address & mask_of(subnet.prefix);
-  const unsigned broadcast = network | ~mask_of(subnet.prefix);
+  const unsigned network = subnet.network().address;
+  const unsigned broadcast = network | ~subnet.mask();
   const unsigned size = broadcast - network + 1;
   // .2-.99 stay free for static guests in a /24 or larger; small subnets lease their upper half.
   const unsigned first = size >= 256 ? network + 100 : network + size / 2;
-  return {dotted(first), dotted(broadcast - 1)};
+  return {ipv4_text(first), ipv4_text(broadcast - 1)};
 }
 
+bool dnsmasq_installed() { return command_exists(dnsmasq_binary()); }
+
 std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& config) {
-  check_bridge(config.bridge);
+  check_bridge_name(config.bridge, "dnsmasq");
   const std::string gw = gateway_address(config.subnet);
   const auto [first, last] = dhcp_range(config.subnet);
   return {
@@ -139,7 +128,7 @@ std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& config) {
       "--interface=" + config.bridge,
       "--except-interface=lo",  // --interface would add loopback, where the host's resolver may listen
       "--listen-address=" + gw,
-      "--dhcp-range=" + first + "," + last + "," + dotted(mask_of(config.subnet.prefix)) + ",1h",
+      "--dhcp-range=" + first + "," + last + "," + ipv4_text(config.subnet.mask()) + ",1h",
       "--dhcp-leasefile=" + lease_file(config).string(),
       "--pid-file=" + pid_file(config).string(),
       "--dhcp-authoritative",

@@ -26,6 +26,9 @@ struct DnsmasqConfig {
 std::string gateway_address(const Ipv4Net& subnet);
 std::pair<std::string, std::string> dhcp_range(const Ipv4Net& subnet);
 
+// Whether the dnsmasq binary (Debian's dnsmasq-base) is there.
+bool dnsmasq_installed();
+
 // dnsmasq's argv: foreground, no config file, bound to the bridge only, authoritative DHCP on
 // the range, DNS forwarding from the host's resolv.conf.
 std::vector<std::string> dnsmasq_argv(const DnsmasqConfig& config);

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/process.h"
+#include "network/interfaces.h"
 #include "network/netlink.h"
 
 namespace pvx::network {
@@ -186,23 +187,17 @@ void set_guest_port_rate(const std::string& ifname, std::optional<double> rate_m
 std::vector<std::pair<int, int>> parse_trunks(const std::string& text) {
   std::vector<std::pair<int, int>> out;
   if (text.empty()) return out;
-  auto number = [](const std::string& s) {
-    if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
-    return std::stoi(s);
-  };
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t end = text.find(';', start);
     if (end == std::string::npos) end = text.size();
     std::string piece = text.substr(start, end - start);
-    auto dash = piece.find('-');
-    int first = number(piece.substr(0, dash));
-    int last = dash == std::string::npos ? first : number(piece.substr(dash + 1));
-    if (!valid_vid(first) || !valid_vid(last) || last < first) {
+    auto range = parse_vlan_range(piece);
+    if (!range) {
       throw Error::param("trunks",
                          "invalid VLAN trunk '" + piece + "': expected IDs or ranges within 1-4094 separated by ';'");
     }
-    out.emplace_back(first, last);
+    out.push_back(*range);
     start = end + 1;
   }
   return out;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -44,13 +43,6 @@ std::string join_words(const std::vector<std::string>& list) {
   std::string out;
   for (const auto& w : list) out += (out.empty() ? "" : " ") + w;
   return out;
-}
-
-std::optional<int> to_int(std::string_view s) {
-  int v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
 }
 
 // 255.255.255.0 -> 24; nullopt for a non-contiguous or malformed mask.
@@ -240,6 +232,20 @@ IfaceType type_from_name(std::string_view name) {
   if (starts("vlan")) return IfaceType::Vlan;
   if (starts("eth") || starts("en") || starts("wl") || starts("ib")) return IfaceType::Eth;
   return IfaceType::Unknown;
+}
+
+std::optional<std::pair<int, int>> parse_vlan_range(std::string_view piece) {
+  auto id = [](std::string_view s) -> std::optional<int> {
+    if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    auto v = to_int(s);
+    if (!v || *v < 1 || *v > 4094) return std::nullopt;
+    return v;
+  };
+  auto dash = piece.find('-');
+  auto first = id(piece.substr(0, dash));
+  auto last = dash == std::string_view::npos ? first : id(piece.substr(dash + 1));
+  if (!first || !last || *first > *last) return std::nullopt;
+  return std::pair{*first, *last};
 }
 
 std::string Interface::vlan_parent() const {

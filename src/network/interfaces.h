@@ -69,6 +69,10 @@ InterfacesFile parse_interfaces(std::string_view text);
 // by priority and name; option order as PVE writes it.
 std::string print_interfaces(const InterfacesFile& file);
 
+// One piece of a VLAN list (`bridge-vids 10 20-30`, a guest NIC's `trunks=10;20-30`): an id or
+// "first-last", decimal digits only, ids in 1-4094, first <= last; nullopt otherwise.
+std::optional<std::pair<int, int>> parse_vlan_range(std::string_view piece);
+
 // Interface type from the name alone (eth*, en*, bond*, vmbr*, <parent>.<vid>, vlan*), used
 // for stanzas whose options say nothing and for devices the host has but the file lacks.
 IfaceType type_from_name(std::string_view name);

@@ -19,11 +19,6 @@ namespace {
 
 unsigned mask_of(int prefix) { return prefix <= 0 ? 0u : ~0u << (32 - prefix); }
 
-std::string dotted(unsigned a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." + std::to_string((a >> 8) & 0xff) +
-         "." + std::to_string(a & 0xff);
-}
-
 // Plain decimal digits, no sign, no leading zero (010 would be octal to inet_aton).
 std::optional<int> parse_small(std::string_view s, int max) {
   if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
@@ -45,18 +40,22 @@ std::vector<Ipv4Net> candidates() {
   return out;
 }
 
-// Names go into the script inside quotes: only what Linux interface names of pvx look like.
-void check_bridge_name(const std::string& name) {
-  bool ok = !name.empty() && name.size() < 16;
-  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
-  if (!ok) throw Error("invalid bridge name '" + name + "' for NAT", 400);
-}
-
-std::string network_text(const Ipv4Net& net) { return Ipv4Net{net.address & mask_of(net.prefix), net.prefix}.text(); }
-
 }  // namespace
 
-std::string Ipv4Net::text() const { return dotted(address) + "/" + std::to_string(prefix); }
+std::string ipv4_text(unsigned a) {
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 0xff) + "." + std::to_string((a >> 8) & 0xff) +
+         "." + std::to_string(a & 0xff);
+}
+
+void check_bridge_name(const std::string& name, const std::string& use) {
+  bool ok = !name.empty() && name.size() < 16 && name != "." && name != "..";
+  for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  if (!ok) throw Error("invalid bridge name '" + name + "' for " + use, 400);
+}
+
+unsigned Ipv4Net::mask() const { return mask_of(prefix); }
+Ipv4Net Ipv4Net::network() const { return {address & mask(), prefix}; }
+std::string Ipv4Net::text() const { return ipv4_text(address) + "/" + std::to_string(prefix); }
 
 bool Ipv4Net::overlaps(const Ipv4Net& other) const {
   unsigned mask = mask_of(std::min(prefix, other.prefix));
@@ -101,12 +100,12 @@ std::string nat_ruleset(const std::vector<NatBridge>& bridges) {
   // whole script is one idempotent transaction.
   std::string s = "table ip pvx_nat {}\ndelete table ip pvx_nat\n";
   if (bridges.empty()) return s;
-  for (const auto& b : bridges) check_bridge_name(b.bridge);
+  for (const auto& b : bridges) check_bridge_name(b.bridge, "NAT");
   s += "table ip pvx_nat {\n";
   s += "\tchain postrouting {\n";
   s += "\t\ttype nat hook postrouting priority srcnat; policy accept;\n";
   for (const auto& b : bridges) {
-    const std::string net = network_text(b.subnet);
+    const std::string net = b.subnet.network().text();
     s += "\t\tip saddr " + net + " ip daddr != " + net + " oifname != \"" + b.bridge + "\" masquerade\n";
   }
   s += "\t}\n";

@@ -11,9 +11,18 @@ namespace pvx::network {
 struct Ipv4Net {
   unsigned address = 0;  // host byte order
   int prefix = 0;
+  unsigned mask() const;     // 255.255.255.0 for /24, as a number
+  Ipv4Net network() const;   // the same with the host bits cleared: 10.0.0.5/24 -> 10.0.0.0/24
   std::string text() const;  // "10.0.0.0/24"
   bool overlaps(const Ipv4Net& other) const;
 };
+
+// 0x0a000001 -> "10.0.0.1".
+std::string ipv4_text(unsigned address);
+
+// Bridge names go into nft scripts (quoted) and into file names: only what Linux interface
+// names look like. Error(400) "invalid bridge name '<name>' for <use>".
+void check_bridge_name(const std::string& name, const std::string& use);
 
 // "10.1.2.3/24" -> {10.1.2.3, 24}; nullopt when malformed.
 std::optional<Ipv4Net> parse_ipv4_cidr(const std::string& text);

@@ -25,11 +25,8 @@ std::optional<IfaceType> listed_kind(const LinkState& link) {
   return std::nullopt;
 }
 
-Ipv4Net network_of(Ipv4Net net) {
-  unsigned mask = net.prefix == 0 ? 0 : ~0u << (32 - net.prefix);
-  net.address &= mask;
-  return net;
-}
+// Steps of applies pvxd makes itself (start-up, recovery) go to its log.
+void log_step(const std::string& step) { log::info("network: " + step); }
 
 bool is_nat_bridge(const Interface& i) {
   if (i.type != IfaceType::Bridge || !i.inet) return false;
@@ -65,6 +62,11 @@ InterfacesFile NetworkService::staged() const {
   return active();
 }
 
+InterfacesFile NetworkService::staged(const InterfacesFile& applied) const {
+  if (auto pending = read_file(pending_path())) return parse_interfaces(*pending);
+  return applied;
+}
+
 std::string NetworkService::changes() const {
   if (!fs::exists(pending_path())) return {};
   fs::path current = fs::exists(config_path()) ? config_path() : fs::path("/dev/null");
@@ -84,8 +86,15 @@ std::set<std::string> NetworkService::owned(const InterfacesFile& file) const {
   return names;
 }
 
+std::set<std::string> NetworkService::owned(const InterfacesFile& from, const InterfacesFile& to) const {
+  auto names = owned(from);
+  names.merge(owned(to));
+  return names;
+}
+
 std::vector<ListedInterface> NetworkService::list() {
-  auto file = staged();
+  auto applied = active();
+  auto file = staged(applied);
   Netlink nl;
   auto links = nl.links();
   auto addrs = nl.addresses();
@@ -108,7 +117,6 @@ std::vector<ListedInterface> NetworkService::list() {
   // Devices the file does not have: NICs as PVE lists them, and (owning only our file) the
   // host's bridges, bonds and VLANs, read-only. A device of the applied file that the staged
   // one deletes is pvx's, not the host's: it is not listed.
-  auto applied = active();
   int priority = file.next_priority();
   for (const auto& link : links) {
     if (link.name == "lo" || file.find(link.name) || applied.find(link.name)) continue;
@@ -188,10 +196,8 @@ void NetworkService::revert() {
 ApplyResult NetworkService::apply(const std::function<void(const std::string&)>& log) {
   std::lock_guard lock(mutex_);
   auto previous = active();
-  auto next = staged();
-  auto names = owned(previous);
-  auto more = owned(next);
-  names.insert(more.begin(), more.end());
+  auto next = staged(previous);
+  auto names = owned(previous, next);
   Netlink nl;
   // If pvxd dies half way, the next start finds this marker and takes the kernel back to the
   // applied file (a failing step is rolled back here; a killed process cannot do that itself).
@@ -215,15 +221,13 @@ fs::path NetworkService::marker_path() const {
 
 void NetworkService::recover_interrupted_apply() {
   if (!fs::exists(marker_path())) return;
-  auto interrupted = staged();
   auto applied = active();
-  auto names = owned(interrupted);
-  auto more = owned(applied);
-  names.insert(more.begin(), more.end());
+  auto interrupted = staged(applied);
+  auto names = owned(interrupted, applied);
   log::warn("network: an apply of the interfaces file was interrupted; returning to the applied configuration");
   Netlink nl;
   try {
-    apply_interfaces(nl, interrupted, applied, names, {.log = [](const std::string& s) { log::info("network: " + s); }});
+    apply_interfaces(nl, interrupted, applied, names, {.log = log_step});
   } catch (const std::exception& e) {
     // The applied file cannot come up as a whole (a port vanished meanwhile). Still remove what
     // the interrupted apply created, or those devices would look like the host's afterwards;
@@ -247,7 +251,6 @@ void NetworkService::recover_interrupted_apply() {
 // does not leave the node without its other bridges.
 void NetworkService::bring_up(const InterfacesFile& file) {
   Netlink nl;
-  auto log_step = [](const std::string& s) { log::info("network: " + s); };
   try {
     apply_interfaces(nl, {}, file, owned(file), {.log = log_step});
     return;
@@ -290,7 +293,7 @@ void NetworkService::create_default_bridge(Netlink& nl) {
   }
   for (const auto& a : nl.addresses()) {
     if (a.family != AF_INET) continue;
-    if (auto net = parse_ipv4_cidr(a.cidr)) in_use.push_back(network_of(*net));
+    if (auto net = parse_ipv4_cidr(a.cidr)) in_use.push_back(net->network());
   }
   auto subnet = choose_nat_subnet(in_use);
   if (!subnet) {
@@ -321,8 +324,8 @@ void NetworkService::update_nat() {
     if (!is_nat_bridge(iface)) continue;
     auto net = parse_ipv4_cidr(iface.inet->cidr);
     if (!net) continue;
-    nat.push_back({name, network_of(*net)});
-    dhcp.push_back({name, network_of(*net), options_.run_dir});
+    nat.push_back({name, net->network()});
+    dhcp.push_back({name, net->network(), options_.run_dir});
   }
   try {
     // Without NAT bridges the host's nftables stay untouched, unless this pvxd made the table.
@@ -331,7 +334,7 @@ void NetworkService::update_nat() {
   } catch (const Error& e) {
     log::error(std::string("network: NAT rules not applied: ") + e.what());
   }
-  if (!dhcp.empty() && !command_exists("dnsmasq") && !command_exists("/usr/sbin/dnsmasq")) {
+  if (!dhcp.empty() && !dnsmasq_installed()) {
     log::error("network: dnsmasq is not installed (Debian package dnsmasq-base); NAT bridges get no DHCP");
     dhcp.clear();
   }

@@ -68,6 +68,8 @@ class NetworkService {
   std::vector<ListedInterface> list();
   // Names pvx may change in `file`.
   std::set<std::string> owned(const InterfacesFile& file) const;
+  // What an apply from `from` to `to` may touch: the names either file owns.
+  std::set<std::string> owned(const InterfacesFile& from, const InterfacesFile& to) const;
 
   // Read-modify-write of the staged file under the service's lock; `change` may throw to abort.
   void edit(const std::function<void(InterfacesFile&)>& change);
@@ -84,6 +86,7 @@ class NetworkService {
   void create_default_bridge(Netlink& nl);
   void update_nat();
   void bring_up(const InterfacesFile& file);
+  InterfacesFile staged(const InterfacesFile& applied) const;  // staged() when active() is at hand
   std::filesystem::path marker_path() const;  // exists while an apply runs
   void recover_interrupted_apply();
 

@@ -37,3 +37,9 @@ TEST(Strings, HexUpperPads) {
 }
 
 }  // namespace pvx
+
+TEST(Strings, ToInt) {
+  EXPECT_EQ(pvx::to_int("42"), 42);
+  EXPECT_EQ(pvx::to_int("-7"), -7);
+  for (const char* bad : {"", "+1", " 1", "1 ", "1a", "99999999999"}) EXPECT_FALSE(pvx::to_int(bad).has_value()) << bad;
+}

@@ -145,3 +145,18 @@ TEST(InterfacesFile, StanzaWithoutFamilyAndRepeatedStanzas) {
 
 }  // namespace
 }  // namespace pvx::network
+
+namespace pvx::network {
+namespace {
+
+TEST(InterfacesFile, VlanRangePieces) {
+  EXPECT_EQ(parse_vlan_range("10"), (std::pair{10, 10}));
+  EXPECT_EQ(parse_vlan_range("20-30"), (std::pair{20, 30}));
+  EXPECT_EQ(parse_vlan_range("1-4094"), (std::pair{1, 4094}));
+  for (const char* bad : {"", "0", "4095", "30-20", "-5", "5-", "a", "+5", "00010", "1-2-3", "10 "}) {
+    EXPECT_FALSE(parse_vlan_range(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace pvx::network

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages pvx needs to build, run and test.
-# Runtime tools: qemu-utils (qemu-img for disk images), btrfs-progs (the btrfs storage),
+# Runtime tools: qemu-utils (qemu-img for disk images), qemu-system-x86 + ovmf (VMs, UEFI),
+# swtpm (virtual TPMs), genisoimage (cloud-init images), btrfs-progs (the btrfs storage),
 # dnsmasq-base (DHCP/DNS on pvx's NAT bridges; the binary only, no system service) and nftables.
 # Idempotent: packages already present are skipped without touching apt.
 set -euo pipefail
@@ -12,12 +13,13 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev
 )
-run_pkgs=( qemu-utils btrfs-progs dnsmasq-base nftables iproute2 )
+run_pkgs=( qemu-utils qemu-system-x86 ovmf swtpm swtpm-tools genisoimage btrfs-progs dnsmasq-base nftables iproute2 )
 # lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target;
 # busybox: udhcpc, the DHCP client of the network tests' namespaces;
 # ansible: its community.general proxmox modules are one of the real clients under test;
-# user-mode-linux: a full kernel as a process, for the network tests a CI kernel lacks features for.
-test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin ansible busybox user-mode-linux )
+# user-mode-linux: a full kernel as a process, for the network tests a CI kernel lacks features for;
+# qemu-guest-agent and cpio: the test guest's initramfs (tests/guest) carries Debian's qemu-ga.
+test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin ansible busybox user-mode-linux qemu-guest-agent cpio python3-websocket )
 bench_pkgs=( wrk nginx-light )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}")

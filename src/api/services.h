@@ -8,6 +8,7 @@ namespace pvx::tasks { class TaskRunner; }
 namespace pvx::auth { class AuthService; }
 namespace pvx::storage { class StorageService; }
 namespace pvx::network { class NetworkService; }
+namespace pvx::guest::qemu { class VmService; }
 
 namespace pvx::api {
 
@@ -21,6 +22,7 @@ struct Services {
   auth::AuthService* auth = nullptr;
   storage::StorageService* storage = nullptr;
   network::NetworkService* network = nullptr;
+  guest::qemu::VmService* qemu = nullptr;
   const Router* router = nullptr;
   std::int64_t started_at = 0;       // pvxd start, unix time
 };

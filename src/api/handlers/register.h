@@ -20,5 +20,11 @@ void register_storage_upload(Router& r);
 void register_storage_scan(Router& r);
 void register_storage_prune(Router& r);
 void register_node_network(Router& r);
+void register_qemu_vms(Router& r);        // list, create, config, pending, status, delete, unlink
+void register_qemu_snapshots(Router& r);  // snapshot tree, rollback
+void register_qemu_clone(Router& r);      // clone, template, resize, move_disk, feature, sendkey, monitor, migrate
+void register_qemu_console(Router& r);    // vncproxy, vncwebsocket, termproxy, spiceproxy
+void register_qemu_agent(Router& r);      // /agent/*
+void register_qemu_cloudinit(Router& r);  // /cloudinit, /cloudinit/dump
 
 }  // namespace pvx::api::handlers

@@ -139,7 +139,28 @@ class Daemon:
 
     def cleanup(self):
         self.kill()
+        self.kill_guests()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def kill_guests(self):
+        """Guests outlive pvxd by design; a suite's leftovers (a failed test's VM) die with its data dir.
+        Only processes whose command line names this data directory are touched."""
+        for dirpath, _dirs, files in os.walk(self.data_dir):
+            for name in files:
+                if not name.endswith(".pid"):
+                    continue
+                try:
+                    with open(os.path.join(dirpath, name)) as f:
+                        pid = int(f.read().split()[0])
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        cmdline = f.read()
+                except (OSError, ValueError, IndexError):
+                    continue
+                if self.data_dir.encode() in cmdline:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
 
     # --- CLI -------------------------------------------------------------------------------
     def cli(self, tool, *args, check=True, timeout=60, via_pvx=False):

@@ -259,6 +259,38 @@ def follow_with_proxmoxer(api, upid, timeout=60):
     raise AssertionError("task %s did not stop" % upid)
 
 
+def run_playbook(daemon, work, tasks, timeout=600):
+    """Runs one Ansible playbook on localhost against `daemon` as tester@pve; returns each task's
+    result by name. `tasks` are (name, module, args) triples; the connection arguments are added to
+    every task. Raises with the failed tasks' messages when the playbook fails."""
+    playbook = os.environ.get("PVX_ANSIBLE_PLAYBOOK") or shutil.which("ansible-playbook")
+    auth = {"api_host": "127.0.0.1:%d" % daemon.port, "api_user": TESTER, "api_password": TESTER_PW,
+            "validate_certs": False}
+    book = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": [{"name": name, module: dict(auth, **args)} for name, module, args in tasks]}]
+    path = os.path.join(work, "play.yml")
+    with open(path, "w") as f:
+        json.dump(book, f)  # YAML is a superset of JSON
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_HOME=os.path.join(work, ".ansible"))
+    res = subprocess.run([playbook, "-i", "localhost,", path], capture_output=True, text=True, env=env,
+                         timeout=timeout)
+    try:
+        out = json.loads(res.stdout)
+    except ValueError:
+        raise AssertionError("ansible-playbook printed no JSON (exit %d):\n%s\n%s"
+                             % (res.returncode, res.stdout[-3000:], res.stderr[-3000:]))
+    results = {}
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            results[task["task"]["name"]] = task["hosts"]["localhost"]
+    if res.returncode != 0:
+        failed = {k: v.get("msg") for k, v in results.items() if v.get("failed")}
+        raise AssertionError("playbook failed: %s\n%s" % (failed, res.stderr[-2000:]))
+    return results
+
+
 # --- bootstrap of test users over the CLI --------------------------------------------------
 # Every attempt is recorded so a failing bootstrap tells exactly which command the CLI lacks.
 BOOTSTRAP_LOG = []

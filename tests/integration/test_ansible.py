@@ -1,16 +1,13 @@
 #!/usr/bin/python3
 """Debian's Ansible (community.general proxmox_* modules, unchanged) against a real pvxd:
 storage information and template uploads/removals the way playbooks do them."""
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import unittest
 
 import harness
-from harness import NODE, TESTER, TESTER_PW
+from harness import NODE
 
 PLAYBOOK = os.environ.get("PVX_ANSIBLE_PLAYBOOK") or shutil.which("ansible-playbook")
 
@@ -23,33 +20,7 @@ class Ansible(harness.DaemonCase):
         self.addCleanup(shutil.rmtree, self.work, True)
 
     def play(self, tasks):
-        """Runs one playbook on localhost; returns each task's result by name. `tasks` are
-        (name, module, args) triples; the connection arguments are added to every task."""
-        auth = {"api_host": "127.0.0.1:%d" % self.d.port, "api_user": TESTER, "api_password": TESTER_PW,
-                "validate_certs": False}
-        book = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-                 "tasks": [{"name": name, module: dict(auth, **args)} for name, module, args in tasks]}]
-        path = os.path.join(self.work, "play.yml")
-        with open(path, "w") as f:
-            json.dump(book, f)  # YAML is a superset of JSON
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
-                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                   ANSIBLE_HOME=os.path.join(self.work, ".ansible"))
-        res = subprocess.run([PLAYBOOK, "-i", "localhost,", path], capture_output=True, text=True, env=env,
-                             timeout=300)
-        try:
-            out = json.loads(res.stdout)
-        except ValueError:
-            raise AssertionError("ansible-playbook printed no JSON (exit %d):\n%s\n%s"
-                                 % (res.returncode, res.stdout[-3000:], res.stderr[-3000:]))
-        results = {}
-        for play in out["plays"]:
-            for task in play["tasks"]:
-                results[task["task"]["name"]] = task["hosts"]["localhost"]
-        if res.returncode != 0:
-            failed = {k: v.get("msg") for k, v in results.items() if v.get("failed")}
-            raise AssertionError("playbook failed: %s\n%s" % (failed, res.stderr[-2000:]))
-        return results
+        return harness.run_playbook(self.d, self.work, tasks, timeout=300)
 
     def test_storage_info(self):
         info = "community.general.proxmox_storage_info"

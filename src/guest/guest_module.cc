@@ -1,0 +1,1 @@
+// Keeps the guest module non-empty before its first source lands.

@@ -1,0 +1,6 @@
+// Placeholder until the VM work lands: registers nothing yet.
+#include "api/handlers/register.h"
+
+namespace pvx::api::handlers {
+void register_qemu_clone(Router&) {}
+}  // namespace pvx::api::handlers

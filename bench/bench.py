@@ -7,6 +7,7 @@
 4. pve-realm logins per second (wrk POSTing /access/ticket for 10 s);
 5. storage (storage_bench.py): a 1 GiB upload vs dd, and listing 10 000 volumes.
 6. network (network_bench.py, root): 100 bridges staged, applied and listed in a namespace.
+7. VMs (qemu_bench.py): start to QMP ready vs bare QEMU, hard stop, 1 000 VMs listed, config read.
 
 Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
 """
@@ -21,12 +22,15 @@ import sys
 import tempfile
 import time
 
+import requests
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import harness  # noqa: E402  (the same daemon start/stop and CLI bootstrap as the tests)
 import network_bench  # noqa: E402
+import qemu_bench  # noqa: E402
 import storage_bench  # noqa: E402
 
 WRK_THREADS, WRK_CONNS, WRK_SECONDS = 2, 64, 10
@@ -160,6 +164,14 @@ def main():
         auth = "PVEAPIToken=%s=%s" % (full, secret)
         results["storage_upload_1gib"] = storage_bench.upload_vs_dd(daemon, work, auth)
         results["storage_content_10k"] = storage_bench.content_listing(daemon, work, auth)
+        if qemu_bench.available():
+            vm_session = requests.Session()
+            vm_session.headers["Authorization"] = auth
+            results["qemu_start_stop"] = qemu_bench.start_stop(daemon, vm_session, daemon.node)
+            results["qemu_1000_vms"] = qemu_bench.many_vms(
+                daemon, vm_session, daemon.node, run_wrk,
+                write_lua(os.path.join(work, "vm-token.lua"), headers={"Authorization": auth}))
+            results["pvxd_rss_with_1000_vms_kib"] = vm_rss_kib(daemon.proc.pid)
         if os.geteuid() == 0:
             results["network_100_bridges"] = network_bench.bridges_apply_and_list()
 
@@ -231,6 +243,25 @@ def main():
             "| list %d interfaces (pvesh get, CLI start included), p50 / p99 | %.1f / %.1f ms |"
             % (nw["bridges_in_kernel"], nw["list_p50_ms"], nw["list_p99_ms"]),
             "| pvxd RSS with them / dnsmasq RSS | %s KiB / %s KiB |" % (nw["pvxd_rss_kib"], nw["dnsmasq_rss_kib"]),
+            "",
+        ]
+    qs, qm = results.get("qemu_start_stop"), results.get("qemu_1000_vms")
+    if qs and qm:
+        lines += [
+            "## VMs",
+            "",
+            "| metric | value | goal |",
+            "|---|---|---|",
+            "| API start to QMP ready (qmstart task ended), p50 of %d | %.1f ms | |" % (qs["rounds"], qs["api_start_to_qmp_ms_p50"]),
+            "| the same command line spawned by hand to QMP ready, p50 | %.1f ms | |" % qs["bare_spawn_to_qmp_ms_p50"],
+            "| API start vs bare spawn | %.2f | <= 2 |" % qs["start_ratio_vs_bare"],
+            "| hard stop (qmstop task ended, QEMU gone), p50 | %.1f ms | |" % qs["hard_stop_ms_p50"],
+            "| GET /nodes/{node}/qemu with %d VMs, p50 / p99 | %s / %s ms | p50 < 10 ms |"
+            % (qm["vms"], qm["list"]["p50_ms"], qm["list"]["p99_ms"]),
+            "| GET .../config, p50 / p99 | %s / %s ms | p50 < 2 ms |"
+            % (qm["config_read"]["p50_ms"], qm["config_read"]["p99_ms"]),
+            "| defining the %d VMs (POST /nodes/{node}/qemu, tasks awaited) | %.1f s | |" % (qm["vms"], qm["create_seconds"]),
+            "| pvxd RSS with them | %s KiB | |" % results.get("pvxd_rss_with_1000_vms_kib"),
             "",
         ]
     with open(os.path.join(out_dir, "README.md"), "w") as f:

@@ -47,6 +47,10 @@ struct ApiMethod {
   bool allowtoken = true;    // false: API tokens get 403
   bool blocking = false;     // a GET that must run on the worker pool, not the I/O thread
   bool csrf_exempt = false;  // the multipart upload endpoint
+  // A GET that may be upgraded to a WebSocket (vncwebsocket): for a request that asks to
+  // upgrade, the handler runs as usual (its checks may refuse with any error) and accepts with
+  // RequestContext::accept_websocket; the client then gets 101 and the session runs.
+  bool websocket = false;
   Handler handler;
   std::vector<CliAlias> cli;
   // Upload methods: where the request body is streamed to (a directory on the target storage),

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "http/params.h"
+#include "http/websocket.h"
 #include "schema/validate.h"
 
 namespace pvx::api {
@@ -216,14 +217,22 @@ struct Dispatcher::Impl {
 
   // Runs the method for an authenticated, validated request; returns the response.
   http::Response call(const ApiMethod& method, Format format, auth::Identity who, Json params,
-                      std::shared_ptr<const http::SpooledFile> spooled = nullptr) {
+                      std::shared_ptr<const http::SpooledFile> spooled = nullptr, bool websocket = false) {
     try {
       http::Response r;
       {
         RequestContext ctx(services, std::move(who), std::move(params));
         ctx.set_spooled(std::move(spooled));
+        ctx.set_websocket_requested(websocket);
         Json data = method.handler(ctx);
         check_response(method, data);
+        if (auto session = ctx.take_websocket(); session && websocket) {
+          r.status = 101;
+          r.reason = "Switching Protocols";
+          r.content_type.clear();
+          r.websocket = std::move(session);
+          return r;
+        }
         r = data_response(format, std::move(data), ctx.extra());
       }
       if (r.body.size() > kTrimAfterBytes) schedule_trim();
@@ -324,11 +333,12 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
       if (auto deny = evaluate(method.permission, who, params, *impl_->services.auth)) throw Error(*deny, 403);
     }
 
+    const bool websocket = method.websocket && http::is_websocket_upgrade(req);
     // Writes wait for fsync and logins may wait for PAM: both leave the I/O threads.
     if (method.blocking || *verb != Verb::Get) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
-                                      respond = std::move(respond), spooled = req.spooled]() mutable {
-        http::Response r = impl_->call(method, format, std::move(who), std::move(params), spooled);
+                                      respond = std::move(respond), spooled = req.spooled, websocket]() mutable {
+        http::Response r = impl_->call(method, format, std::move(who), std::move(params), spooled, websocket);
         bool failed_login = method.permission.kind == Permission::Kind::World && r.status == 401;
         if (!failed_login) return respond(std::move(r));
         // Slow down password guessing as PVE does, without holding a worker thread meanwhile.
@@ -339,7 +349,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
       });
       return;
     }
-    respond(impl_->call(method, format, std::move(who), std::move(params)));
+    respond(impl_->call(method, format, std::move(who), std::move(params), nullptr, websocket));
   } catch (const Error& e) {
     respond(error_response(format, e.status(), e.what(), e.params()));
   } catch (const std::exception& e) {

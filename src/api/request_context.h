@@ -43,6 +43,13 @@ class RequestContext {
   void set_spooled(std::shared_ptr<const http::SpooledFile> f) { spooled_ = std::move(f); }
   const http::SpooledFile* spooled() const { return spooled_.get(); }
 
+  // WebSocket methods (ApiMethod::websocket): whether this request asks to upgrade, and the
+  // session the handler accepts the upgrade with. Without one the answer is the usual JSON.
+  bool websocket_requested() const { return websocket_requested_; }
+  void set_websocket_requested(bool requested) { websocket_requested_ = requested; }
+  void accept_websocket(std::shared_ptr<http::WebSocketSession> session) { websocket_ = std::move(session); }
+  std::shared_ptr<http::WebSocketSession> take_websocket() { return std::move(websocket_); }
+
   // Extra top-level members of the {"data": ...} envelope.
   void set_total(std::int64_t total) { extra_["total"] = total; }
   void set_extra(const std::string& key, schema::Json value) { extra_[key] = std::move(value); }
@@ -54,6 +61,8 @@ class RequestContext {
   schema::Json params_;
   schema::Json extra_ = schema::Json::object();
   std::shared_ptr<const http::SpooledFile> spooled_;
+  bool websocket_requested_ = false;
+  std::shared_ptr<http::WebSocketSession> websocket_;
 };
 
 }  // namespace pvx::api

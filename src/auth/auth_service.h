@@ -59,6 +59,13 @@ class AuthService {
   // The value after "PVEAPIToken=" (or "PVEAPIToken "): "user@realm!tokenid=SECRET".
   std::optional<Identity> verify_api_token(std::string_view value);
 
+  // ---- VNC tickets (vncproxy/termproxy -> vncwebsocket), PVE's format and 40 s lifetime ----
+  // Bound to the user, the ACL path ("/vms/100") and the proxy port; the user is not readable
+  // from the ticket.
+  std::string assemble_vnc_ticket(const std::string& user, const std::string& path, int port);
+  // Also accepts the "<8-char password>:PVEVNC:..." form vncproxy answers with.
+  bool verify_vnc_ticket(std::string_view ticket, const std::string& user, const std::string& path, int port);
+
   // ---- permissions ----
   std::set<std::string> privileges(const Identity& who, std::string_view path);
   bool check(const Identity& who, std::string_view path, const std::vector<std::string>& privs, bool any);

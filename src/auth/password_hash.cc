@@ -9,30 +9,9 @@
 #include <memory>
 
 #include "base/error.h"
+#include "base/random.h"
 
 namespace pvx::auth {
-
-std::string random_bytes(std::size_t n) {
-  std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    throw Error("random number generator failed", 500);
-  }
-  return out;
-}
-
-std::string new_uuid_v4() {
-  std::string b = random_bytes(16);
-  b[6] = static_cast<char>((b[6] & 0x0F) | 0x40);  // version 4
-  b[8] = static_cast<char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
-  std::string out;
-  char hex[3];
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    std::snprintf(hex, sizeof hex, "%02x", static_cast<unsigned char>(b[i]));
-    out += hex;
-  }
-  return out;
-}
 
 std::string hash_password(std::string_view password) {
   static constexpr char kSaltChars[] = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -164,6 +164,32 @@ std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view 
   return url_decode(plain.substr(4, colon - 4), false);
 }
 
+std::string assemble_short_lived_ticket(const TicketKey& key, std::string_view prefix, std::string_view secret_data,
+                                        std::int64_t now) {
+  std::string plain = std::string(prefix) + ":" + hex_time(now);
+  return plain + "::" + base64_encode(key.sign(plain + ":" + std::string(secret_data)));
+}
+
+bool verify_short_lived_ticket(const TicketKey& key, std::string_view prefix, std::string_view ticket,
+                               std::string_view secret_data, std::int64_t now) {
+  if (has_space(ticket) || ticket.size() < prefix.size() + 1 || !ticket.starts_with(prefix) ||
+      ticket[prefix.size()] != ':') {
+    return false;
+  }
+  auto sep = ticket.rfind("::");
+  if (sep == std::string_view::npos) return false;
+  std::string_view plain = ticket.substr(0, sep), sig = ticket.substr(sep + 2);
+  if (sig.empty() || sig.find(':') != std::string_view::npos) return false;
+  // "<PREFIX>:<time>" (these tickets carry no data part).
+  if (plain.size() != prefix.size() + 9) return false;
+  auto stamp = parse_hex_time(plain.substr(prefix.size() + 1));
+  if (!stamp) return false;
+  std::int64_t age = now - *stamp;
+  if (age <= -20 || age >= 40) return false;
+  std::string raw_sig = base64_decode(sig);
+  return !raw_sig.empty() && key.verify(std::string(plain) + ":" + std::string(secret_data), raw_sig);
+}
+
 std::string csrf_secret_from_key_file(std::string_view key_file) { return base64_unpadded(hmac_sha256("", key_file)); }
 
 std::string assemble_csrf_token(std::string_view secret, std::string_view userid, std::int64_t now) {

@@ -47,6 +47,15 @@ std::string assemble_ticket(const TicketKey& key, std::string_view userid, std::
 // The userid of a ticket signed by `key` and valid at `now`.
 std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view ticket, std::int64_t now);
 
+// Short-lived tickets (PVE's VNC and tunnel tickets): "<PREFIX>:<8 hex time>::<base64 signature>"
+// where the signature covers "<PREFIX>:<time>:<secret_data>"; the secret data (for VNC
+// "<userid>:<path>:<port>") is not in the ticket, so the verifier must know it. Valid while
+// now - time lies in (-20 s, 40 s), PVE's window: they are used at once or not at all.
+std::string assemble_short_lived_ticket(const TicketKey& key, std::string_view prefix, std::string_view secret_data,
+                                        std::int64_t now);
+bool verify_short_lived_ticket(const TicketKey& key, std::string_view prefix, std::string_view ticket,
+                               std::string_view secret_data, std::int64_t now);
+
 // The HMAC key derived from the contents of pve-www.key the way PVE derives it, so a key file
 // copied from a PVE node yields the same tokens.
 std::string csrf_secret_from_key_file(std::string_view key_file);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/child_reaper.h"
 #include "base/error.h"
 #include "base/strings.h"
 
@@ -120,10 +121,16 @@ CommandResult run_command(const std::vector<std::string>& argv, const CommandOpt
   args.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, &attr, args.data(), envp.data());
+  int rc = 0;
+  // Claimed under the fork lock: the child reaper must never take this child's exit status.
+  spawn_claimed([&] {
+    rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, &attr, args.data(), envp.data());
+    return rc == 0 ? pid : -1;
+  });
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw Error("command '" + text + "' could not start: " + std::strerror(rc));
+  ClaimedChild claim(pid, std::adopt_lock);
 
   in.close_read();
   out.close_write();

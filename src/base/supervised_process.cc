@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/child_exec.h"
+#include "base/child_reaper.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/process.h"
@@ -30,10 +32,6 @@ constexpr auto kStableRun = std::chrono::seconds(10);
 // Longer output lines are logged in pieces of this size.
 constexpr std::size_t kMaxLine = 4096;
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 struct Fd {
   int fd = -1;
   Fd() = default;
@@ -47,50 +45,13 @@ struct Fd {
   }
 };
 
-// Everything the child needs, prepared before fork so that the child only makes
-// async-signal-safe calls.
-struct ChildSetup {
-  const char* path;
-  char* const* argv;
-  char* const* envp;
-  pid_t parent;
-  int devnull;
-  int output;       // write end of the output pipe: stdout and stderr
-  int exec_status;  // write end of a close-on-exec pipe: errno when exec fails
-  long max_fd;
-};
-
-[[noreturn]] void exec_child(const ChildSetup& s) {
+// The parent's half of the child's start: its own process group, and it dies with pvxd.
+[[noreturn]] void exec_child(pid_t parent, const ChildExec& exec) {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   // The parent may have died before the death signal was armed.
-  if (::getppid() != s.parent) ::_exit(127);
-
-  // Signals stay blocked (inherited from the monitor thread) until every disposition is default.
-  struct sigaction dfl;
-  std::memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-
-  if (::dup2(s.devnull, 0) < 0 || ::dup2(s.output, 1) < 0 || ::dup2(s.output, 2) < 0) {
-    int e = errno;
-    (void)!::write(s.exec_status, &e, sizeof e);
-    ::_exit(127);
-  }
-  // Every other descriptor closes on exec; the status pipe must survive until then.
-#ifdef SYS_close_range
-  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-#endif
-  {
-    for (int fd = 3; fd < s.max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-  ::execve(s.path, s.argv, s.envp);
-  int e = errno;
-  (void)!::write(s.exec_status, &e, sizeof e);
-  ::_exit(127);
+  if (::getppid() != parent) ::_exit(127);
+  exec_in_child(exec);
 }
 
 std::string describe_status(int status) {
@@ -262,14 +223,19 @@ void SupervisedProcess::run_once() {
   Fd status_read(status_pipe[0]), status_write(status_pipe[1]);
   long max_fd = ::sysconf(_SC_OPEN_MAX);
 
-  const ChildSetup setup{path.c_str(), argv.data(), envp.data(), ::getpid(), devnull.fd, out_write.fd,
-                         status_write.fd, max_fd > 0 ? max_fd : 1024};
+  const pid_t parent = ::getpid();
+  const ChildExec setup{path.c_str(), argv.data(), envp.data(), devnull.fd, out_write.fd, status_write.fd,
+                        max_fd > 0 ? max_fd : 1024};
   pid_t pid;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    pid = ::fork();
-    if (pid == 0) exec_child(setup);
+    // Claimed under the fork lock until the waitpid() below: the child reaper leaves it alone.
+    pid = spawn_claimed([&] {
+      pid_t child = ::fork();
+      if (child == 0) exec_child(parent, setup);
+      return child;
+    });
     if (pid < 0) throw Error(std::string("fork: ") + std::strerror(errno));
     // Also set here, so that a stop right after fork finds the group.
     ::setpgid(pid, pid);
@@ -318,6 +284,7 @@ void SupervisedProcess::run_once() {
     ::kill(-pid, SIGKILL);
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    release_child(pid);
     pid_ = 0;
     stopping = stopping_;
     cv_.notify_all();

@@ -37,6 +37,9 @@ int run_tool(const api::Router& router, const std::string& tool, Args args, cons
 // pvesm apiinfo, export and import run here rather than in pvxd; nullopt for other commands.
 std::optional<int> run_pvesm_local(const Args& args, const GlobalOptions& global);
 std::string pvesm_local_usage();
+// qm terminal, monitor, guest exec, wait, rescan and disk import run here; nullopt for other commands.
+std::optional<int> run_qm_local(const Args& args, const GlobalOptions& global);
+std::string qm_local_usage();
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);
 int run_complete_words(const api::Router& router, const Args& words);

@@ -41,6 +41,9 @@ int run(std::string prog, Args args) {
   if (prog == "pvesm") {
     if (auto rc = run_pvesm_local(args, global)) return *rc;
   }
+  if (prog == "qm") {
+    if (auto rc = run_qm_local(args, global)) return *rc;
+  }
   return run_tool(router, prog, std::move(args), global);
 }
 

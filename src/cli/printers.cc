@@ -1,6 +1,7 @@
 #include "cli/printers.h"
 
 #include <cstdio>
+#include <string>
 
 namespace pvx::cli {
 namespace {
@@ -50,12 +51,54 @@ std::string storage_content(const nlohmann::json& data) {
   return out;
 }
 
+// `qm list`: PVE's columns, memory in MiB and the boot disk in GiB.
+std::string qm_list(const nlohmann::json& data) {
+  std::string out = fmt("%10s %-20s %-10s %-10s %12s %-10s\n", "VMID", "NAME", "STATUS", "MEM(MB)", "BOOTDISK(GB)", "PID");
+  for (const auto& v : data) {
+    double disk = static_cast<double>(num(v, "maxdisk")) / (1024.0 * 1024.0 * 1024.0);
+    out += fmt("%10s %-20s %-10s %-10lld %12.2f %-10lld\n", str(v, "vmid").c_str(), str(v, "name").c_str(),
+               str(v, "status").c_str(), num(v, "maxmem") / (1024 * 1024), disk, num(v, "pid"));
+  }
+  return out;
+}
+
+// `qm config`: "key: value" lines, description first as PVE prints it, digest left out.
+std::string qm_config(const nlohmann::json& data) {
+  std::string out;
+  if (data.contains("description")) out += "description: " + str(data, "description") + "\n";
+  for (auto it = data.begin(); it != data.end(); ++it) {
+    if (it.key() == "digest" || it.key() == "description") continue;
+    out += it.key() + ": " + (it->is_string() ? it->get<std::string>() : it->dump()) + "\n";
+  }
+  return out;
+}
+
+// `qm pending`: "cur", "new" and "del" lines.
+std::string qm_pending(const nlohmann::json& data) {
+  std::string out;
+  for (const auto& e : data) {
+    const std::string key = str(e, "key");
+    if (key == "digest") continue;
+    if (e.contains("value")) out += "cur " + key + ": " + str(e, "value") + "\n";
+    if (e.contains("pending")) out += "new " + key + ": " + str(e, "pending") + "\n";
+    if (num(e, "delete") != 0) out += "del " + key + ": " + str(e, "value") + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::string> print_named(const std::string& printer, const nlohmann::json& data) {
+  if (data.is_object()) {
+    if (printer == "qm-status") return "status: " + str(data, "status") + "\n";
+    if (printer == "qm-config") return qm_config(data);
+    return std::nullopt;
+  }
   if (!data.is_array()) return std::nullopt;
   if (printer == "storage-status") return storage_status(data);
   if (printer == "storage-content") return storage_content(data);
+  if (printer == "qm-list") return qm_list(data);
+  if (printer == "qm-pending") return qm_pending(data);
   return std::nullopt;
 }
 

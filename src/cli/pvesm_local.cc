@@ -16,6 +16,7 @@
 #include "base/error.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/local_args.h"
 #include "cli/output.h"
 #include "storage/plugin_registry.h"
 #include "storage/volume_id.h"
@@ -26,36 +27,6 @@ namespace {
 // The version of pvx's storage plugin interface (not PVE's Perl plugin API).
 constexpr int kApiVersion = 1;
 constexpr int kApiAge = 0;
-
-struct LocalArgs {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
-};
-
-LocalArgs parse_local(const Args& args, const std::set<std::string>& known) {
-  LocalArgs out;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a.starts_with("--") && a.size() > 2) {
-      std::string name = a.substr(2), value;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
-        value = args[++i];
-      } else {
-        value = "1";
-      }
-      if (!known.count(name)) throw Error::param(name, "unknown option");
-      out.options[name] = value;
-    } else {
-      out.positional.push_back(a);
-    }
-  }
-  return out;
-}
-
-bool truthy(const std::string& v) { return v == "1" || v == "yes" || v == "true" || v == "on"; }
 
 struct Target {
   storage::StorageDef def;

@@ -106,6 +106,7 @@ std::string tool_usage(const api::Router& router, const std::string& tool) {
   if (aliases.empty()) return out + "\n  (no commands are available in this version)\n";
   for (const auto& a : aliases) out += "\n  " + command_usage(tool, a);
   if (tool == "pvesm") out += pvesm_local_usage();
+  if (tool == "qm") out += qm_local_usage();
   return out;
 }
 

@@ -13,10 +13,12 @@
 #include "api/method_table.h"
 #include "api/router.h"
 #include "auth/auth_service.h"
+#include "base/child_reaper.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "cluster/sqlite_store.h"
 #include "daemon/options.h"
+#include "guest/qemu/vm_service.h"
 #include "http/server.h"
 #include "network/network_service.h"
 #include "storage/storage_service.h"
@@ -66,6 +68,8 @@ int run(const Options& opt) {
 
   // Keys, password hashes and token hashes live in the data directory: nothing in it is for others.
   ::umask(077);
+  // Before any child exists: helpers that daemonize (swtpm) are re-parented to pvxd and reaped.
+  start_child_reaper();
   std::filesystem::create_directories(opt.data_dir);
   ::chmod(opt.data_dir.c_str(), 0700);
   std::filesystem::create_directories(opt.data_dir / "ssl");
@@ -74,8 +78,6 @@ int run(const Options& opt) {
   if (!store.read("datacenter.cfg")) store.write("datacenter.cfg", "", 0);
   auth::AuthService auth(store);
   auth.initialize();
-  tasks::TaskRunner tasks(opt.data_dir / "tasks", opt.node);
-  tasks.reconcile();
   storage::StorageService storage(store, storage::HostEnv{.node = opt.node, .data_dir = opt.data_dir});
   storage.initialize();
   network::NetworkService network({.data_dir = opt.data_dir,
@@ -84,6 +86,14 @@ int run(const Options& opt) {
                                    .host_file = opt.interfaces_file,
                                    .default_bridge = opt.default_bridge});
   network.start();
+  // Guests keep running across pvxd restarts: start_up re-adopts them; nothing stops them at exit.
+  guest::qemu::VmService qemu(store, storage, &network,
+                              {.node = opt.node, .run_dir = opt.data_dir / "run", .data_dir = opt.data_dir,
+                               .force_tcg = opt.no_kvm});
+  qemu.start_up();
+  // After the services its tasks use, so that stopping pvxd ends the tasks first.
+  tasks::TaskRunner tasks(opt.data_dir / "tasks", opt.node);
+  tasks.reconcile();
 
   api::Router router;
   api::register_all_methods(router);
@@ -94,6 +104,7 @@ int run(const Options& opt) {
                          .auth = &auth,
                          .storage = &storage,
                          .network = &network,
+                         .qemu = &qemu,
                          .router = &router,
                          .started_at = static_cast<std::int64_t>(std::time(nullptr))};
   api::Dispatcher dispatcher(services);

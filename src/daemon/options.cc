@@ -20,7 +20,8 @@ constexpr const char* kUsage =
     "  --manage-host-network\n"
     "                      own the host's interfaces file as Proxmox VE does (default: pvx changes\n"
     "                      only the interfaces it created, kept in DIR/network/interfaces)\n"
-    "  --interfaces-file F the host's interfaces file (default /etc/network/interfaces)\n";
+    "  --interfaces-file F the host's interfaces file (default /etc/network/interfaces)\n"
+    "  --no-kvm            run every VM with TCG, without probing KVM\n";
 
 void parse_listen(const std::string& value, Options& o) {
   auto colon = value.rfind(':');
@@ -72,6 +73,8 @@ Options parse_options(int argc, char** argv) {
       o.interfaces_file = value();
     } else if (name == "--no-default-bridge") {
       o.default_bridge = false;
+    } else if (name == "--no-kvm") {
+      o.no_kvm = true;
     } else {
       throw Error::param(arg, std::string("unknown option\n") + kUsage);
     }

@@ -15,6 +15,8 @@ struct Options {
   bool manage_host_network = false;
   std::filesystem::path interfaces_file = "/etc/network/interfaces";
   bool default_bridge = true;  // the NAT bridge vmbr0 on a fresh host
+  // VMs: never try KVM (tests, hosts where KVM hangs); every VM runs with TCG.
+  bool no_kvm = false;
 };
 
 // Throws pvx::Error(400) naming the bad option; handles --help by printing usage and exiting.

@@ -11,6 +11,8 @@
 
 namespace pvx::http {
 
+class WebSocketSession;  // websocket.h
+
 // A request body taken to disk while it arrives (uploads), instead of into Request::body. The
 // file is removed when the last owner lets go, unless the handler moved it away first.
 struct SpooledFile {
@@ -43,6 +45,10 @@ struct Response {
   std::string content_type = "application/json;charset=UTF-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Set (with status 101) to accept a WebSocket upgrade: after the handshake the server runs this
+  // session on the connection instead of sending a body. Only for requests that asked to upgrade
+  // (is_websocket_upgrade); otherwise the client gets 500.
+  std::shared_ptr<WebSocketSession> websocket;
 };
 
 // Consumes a request body as it arrives. Chosen per request from its head (BodySinkFactory);

@@ -5,7 +5,9 @@
 // one strand (the control strand); every connection gets its own strand and one coroutine that
 // loops read request -> call handler -> wait for the response -> write it. A handler may answer
 // from any thread: the Respond callback posts the response to the connection's strand, where a
-// timer that the coroutine waits on is cancelled to wake it.
+// timer that the coroutine waits on is cancelled to wake it. A response that carries a
+// WebSocketSession turns the connection into a WebSocket: the coroutine does the handshake and
+// then runs the session in place of the request loop.
 #include "http/server.h"
 
 #include <sys/stat.h>
@@ -31,6 +33,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -45,6 +49,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "http/websocket.h"
 
 namespace pvx::http {
 namespace {
@@ -52,6 +57,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using unix_stream = asio::local::stream_protocol;
@@ -68,6 +74,8 @@ constexpr auto kStreamIdleTimeout = 60s; // streamed bodies: between two pieces
 constexpr auto kWriteTimeout = 60s;      // the whole response
 constexpr auto kLingerTimeout = 2s;      // draining an unread body before closing
 constexpr auto kDrainTimeout = 3s;       // stop(): how long in-flight requests may still finish
+// WebSockets: a peer silent for half of this gets a ping; silent for all of it, it is dropped.
+constexpr auto kWebSocketIdleTimeout = 60s;
 
 constexpr std::size_t kHeaderLimit = 32 * 1024;
 constexpr std::size_t kBufferLimit = 64 * 1024;  // per connection; bodies go into the request
@@ -76,6 +84,8 @@ constexpr std::size_t kLingerLimit = 1024 * 1024;
 constexpr std::size_t kStreamChunk = 1024 * 1024;
 constexpr std::size_t kMaxDiscard = std::size_t(64) << 30;  // the most of a failed upload read and dropped  // streamed bodies reach the sink in pieces of this size
 constexpr std::size_t kGzipThreshold = 1024;
+constexpr std::size_t kWebSocketMessageLimit = 1024 * 1024;  // PVE's proxy takes 128 KiB frames
+constexpr std::size_t kWebSocketKeepBuffer = 64 * 1024;     // read buffer kept between messages
 constexpr unsigned kMaxRequestsPerConnection = 10000;
 constexpr int kMaxConnections = 1000;
 
@@ -212,6 +222,49 @@ class ResponseSlot {
   std::atomic<bool> done_{false};
 };
 
+// ---- WebSocket over Beast -----------------------------------------------------------------------
+
+// The WebSocket a session gets: a Beast stream over the connection's (TLS or unix) stream, which
+// the connection coroutine keeps owning.
+template <class Stream>
+class BeastWebSocket final : public WebSocket {
+ public:
+  explicit BeastWebSocket(Stream& next) : ws_(next) {}
+  websocket::stream<Stream&>& stream() { return ws_; }
+
+  asio::awaitable<bool> read(std::string& out) override {
+    out.clear();
+    if (closing_ && !ws_.is_open()) co_return false;
+    auto [ec, n] = co_await ws_.async_read(buffer_, kNoThrow);
+    if (ec) co_return false;
+    out = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    // A large paste or frame does not pin its buffer for the rest of the session.
+    if (buffer_.capacity() > kWebSocketKeepBuffer) buffer_.shrink_to_fit();
+    co_return true;
+  }
+
+  asio::awaitable<bool> write(std::string_view data) override {
+    if (closing_ || !ws_.is_open()) co_return false;
+    ws_.binary(true);
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(data.data(), data.size()), kNoThrow);
+    co_return !ec;
+  }
+
+  asio::awaitable<void> close() override {
+    if (closing_) co_return;
+    closing_ = true;
+    if (!ws_.is_open()) co_return;
+    auto [ec] = co_await ws_.async_close(websocket::close_code::normal, kNoThrow);
+    (void)ec;  // the peer may already be gone
+  }
+
+ private:
+  websocket::stream<Stream&> ws_;
+  beast::flat_buffer buffer_;
+  bool closing_ = false;
+};
+
 }  // namespace
 
 // ---- the server -----------------------------------------------------------------------------------
@@ -261,6 +314,10 @@ struct Server::Impl {
                                        bool head_only, bool gzip_ok);
   template <class Stream>
   asio::awaitable<void> linger_close(Stream& stream, std::size_t limit = kLingerLimit);
+  // The handshake for an accepted upgrade, then the session until it ends.
+  template <class Stream>
+  asio::awaitable<void> run_websocket(Stream& stream, const bhttp::request<bhttp::string_body>& request,
+                                      std::shared_ptr<WebSocketSession> session);
   // Feeds the body to `sink`; returns an error response when the sink refused it, or nullopt.
   // Sets `broken` when the connection failed (nothing can be answered then).
   template <class Stream>
@@ -291,6 +348,7 @@ Request head_request(const bhttp::request_header<Fields>& msg, std::string peer,
   return r;
 }
 
+// Moves the body out; the head stays usable.
 Request to_request(bhttp::request<bhttp::string_body>&& msg, std::string peer, bool local) {
   Request r;
   r.method = std::string(msg.method_string());
@@ -617,12 +675,18 @@ asio::awaitable<void> Server::Impl::serve_http(Stream& stream, beast::flat_buffe
     }
     lowest.expires_never();
 
-    CountGuard busy(in_flight);
+    std::optional<CountGuard> busy(std::in_place, in_flight);
     auto msg = parser.release();
     const bool keep_alive = msg.keep_alive();
     const bool head_only = msg.method() == bhttp::verb::head;
     const bool gzip_ok = accepts_gzip(msg[bhttp::field::accept_encoding]);
+    // to_request takes the body only: the head stays for a WebSocket handshake.
     Response response = co_await call_handler(to_request(std::move(msg), peer, local));
+    if (response.websocket) {
+      busy.reset();  // a long-lived session is not a request that stop() should wait for
+      co_await run_websocket(stream, msg, std::move(response.websocket));
+      co_return;
+    }
     bool keep = keep_alive && !stopping;
     if (!co_await write_response(stream, std::move(response), version, keep, head_only, gzip_ok)) co_return;
     if (!keep) co_return;
@@ -774,6 +838,41 @@ asio::awaitable<bool> Server::Impl::write_response(Stream& stream, Response resp
   }
   beast::get_lowest_layer(stream).expires_never();
   co_return !ec;
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::run_websocket(Stream& stream, const bhttp::request<bhttp::string_body>& request,
+                                                  std::shared_ptr<WebSocketSession> session) {
+  if (!websocket::is_upgrade(request)) {
+    co_await write_response(stream, error_response(500, "websocket session for a request without upgrade"),
+                            request.version(), false, false, false);
+    co_return;
+  }
+  BeastWebSocket<Stream> ws(stream);
+  auto& beast_ws = ws.stream();
+  std::string protocol = sanitize(session->choose_subprotocol(request[bhttp::field::sec_websocket_protocol]));
+  beast_ws.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
+    res.set(bhttp::field::server, "pvxd/0.1");
+    if (!protocol.empty()) res.set(bhttp::field::sec_websocket_protocol, protocol);
+  }));
+  websocket::stream_base::timeout timeouts;
+  timeouts.handshake_timeout = kWriteTimeout;
+  timeouts.idle_timeout = kWebSocketIdleTimeout;
+  timeouts.keep_alive_pings = true;
+  beast_ws.set_option(timeouts);
+  beast_ws.read_message_max(kWebSocketMessageLimit);
+  beast_ws.auto_fragment(false);
+  // From here the WebSocket's own timers watch the connection.
+  beast::get_lowest_layer(stream).expires_never();
+  // A bad handshake (version, key) is answered by Beast with 400/426.
+  auto [ec] = co_await beast_ws.async_accept(request, kNoThrow);
+  if (ec) co_return;
+  try {
+    co_await session->run(ws);
+  } catch (const std::exception& e) {
+    log::debug(std::string("websocket session: ") + e.what());
+  }
+  co_await ws.close();
 }
 
 // After an early answer (body too large, redirect) the client may still be sending; closing at

@@ -1,6 +1,7 @@
 #include "schema/describe.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 
@@ -176,7 +177,25 @@ Json to_pve_param_json(const Schema& s) {
 
 Json to_pve_parameters(const Schema& object_schema) {
   Json out = Json::object();
-  for (const auto& [name, ps] : object_schema.properties) out[name] = to_pve_param_json(*ps);
+  // As PVE's api_clone_schema: indexed keys (net0, net1, ...) are listed once, as "net[n]".
+  auto indexed = [&](const std::string& name) -> std::pair<std::string, std::string> {
+    std::size_t digits = name.size();
+    while (digits > 0 && std::isdigit(static_cast<unsigned char>(name[digits - 1]))) --digits;
+    if (digits == name.size() || digits == 0 || name.size() - digits > 9) return {};
+    for (std::size_t i = 0; i < digits; ++i) {
+      if (name[i] < 'a' || name[i] > 'z') return {};
+    }
+    return {name.substr(0, digits), name.substr(digits)};
+  };
+  for (const auto& [name, ps] : object_schema.properties) {
+    auto [base, index] = indexed(name);
+    if (!base.empty() && std::stoull(index) == 0 && object_schema.property(base + "1") != nullptr) {
+      out[base + "[n]"] = to_pve_param_json(*ps);
+      continue;
+    }
+    if (!base.empty() && std::stoull(index) > 0 && object_schema.property(base + "0") != nullptr) continue;
+    out[name] = to_pve_param_json(*ps);
+  }
   return out;
 }
 

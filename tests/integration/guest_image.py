@@ -7,11 +7,15 @@ in its debs/ so later builds need no network. Parallel suites share one build th
 import fcntl
 import os
 import shlex
+import socket
 import subprocess
+import threading
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD_SCRIPT = os.path.join(REPO, "tests", "guest", "build-test-guest.sh")
 BUILD_TIMEOUT = 1800.0
+BOOT_TIMEOUT = 300
 
 KERNEL_CMDLINE = "console=ttyS0 panic=-1"
 
@@ -74,3 +78,56 @@ def args_line(kernel, initrd, append=KERNEL_CMDLINE):
     """The `args:` value of a VM config that boots the guest directly, without any disk."""
     return "-kernel %s -initrd %s -append %s" % (
         shlex.quote(kernel), shlex.quote(initrd), shlex.quote(append))
+
+
+class SerialLog:
+    """Collects what the guest prints on serial0 (QEMU's unix socket) from a background thread."""
+
+    def __init__(self, path, timeout=30):
+        self.text = ""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while True:
+            try:
+                chunk = self.sock.recv(4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.text += chunk.decode(errors="replace")
+
+    def wait_for(self, mark, timeout=BOOT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while mark not in self.text:
+            if time.monotonic() > deadline:
+                raise AssertionError("guest did not print %r within %ds; serial:\n%s" % (mark, timeout, self.text[-3000:]))
+            time.sleep(0.2)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def wait_for_shell(self, timeout=BOOT_TIMEOUT):
+        """Until the guest's serial shell answers: it starts after "ready", so the guest is fully up
+        (its power button honoured) even when the markers were printed before anyone listened."""
+        deadline = time.monotonic() + timeout
+        while "PVX-PROBE-42" not in self.text:
+            if time.monotonic() > deadline:
+                raise AssertionError("guest shell did not answer within %ds; serial:\n%s" % (timeout, self.text[-3000:]))
+            self.sock.sendall(b"\necho PVX-PROBE-$((6*7))\n")
+            time.sleep(2)
+

@@ -394,6 +394,35 @@ class DaemonCase(unittest.TestCase):
         return self.d.token_session(self.token_full, self.token_secret)
 
 
+NETNS_ENV = "PVX_ITEST_NETNS"
+
+
+def in_own_netns():
+    """Whether this process already runs in the namespace of rerun_in_own_netns()."""
+    return bool(os.environ.get(NETNS_ENV))
+
+
+def rerun_in_own_netns(script, prefix):
+    """Re-runs `script` inside a fresh network namespace (its loopback up) and returns its exit
+    code. Its bridges, taps and test hosts never touch the host's network, and nothing it
+    started outlives it: a leaked dnsmasq or QEMU would hold the namespace."""
+    ns = "%s-%d" % (prefix, os.getpid())
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        env = dict(os.environ, **{NETNS_ENV: ns})
+        cmd = ["ip", "netns", "exec", ns, sys.executable, os.path.abspath(script)] + sys.argv[1:]
+        return subprocess.run(cmd, env=env).returncode
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def main():
     # Unclosed keep-alive sockets of finished sessions are expected; keep the report readable.
     # (A -W option stops unittest from resetting the filters to "default".)

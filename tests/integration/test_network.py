@@ -19,7 +19,6 @@ import unittest
 
 import harness
 
-NS_ENV = "PVX_ITEST_NETNS"
 
 
 def run(*argv, check=True, ns=None):
@@ -664,30 +663,10 @@ source /etc/network/interfaces.d/*
         self.assertEqual(addrs2, ["198.51.100.1"])
 
 
-def in_own_namespace():
-    """Re-runs this file inside a fresh network namespace; returns its exit code."""
-    ns = "pvx-itest-net-%d" % os.getpid()
-    run("ip", "netns", "add", ns)
-    try:
-        env = dict(os.environ, **{NS_ENV: ns})
-        proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env=env)
-        return proc.returncode
-    finally:
-        # Nothing the suite started may outlive it (a leaked dnsmasq would hold the namespace).
-        pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        run("ip", "netns", "del", ns, check=False)
-
-
 if __name__ == "__main__":
     if os.geteuid() != 0:
         print("test_network: needs root for network namespaces; skipped")
         sys.exit(0)
-    if not os.environ.get(NS_ENV):
-        sys.exit(in_own_namespace())
-    run("ip", "link", "set", "lo", "up")
+    if not harness.in_own_netns():
+        sys.exit(harness.rerun_in_own_netns(__file__, "pvx-itest-net"))
     harness.main()

@@ -4,9 +4,13 @@
 
 #include "api/handlers/common.h"
 #include "api/handlers/guest_ids.h"
+#include "api/handlers/qemu_common.h"
 #include "api/handlers/register.h"
+#include "api/handlers/storage_common.h"
 #include "api/handlers/task_json.h"
 #include "api/handlers/vmid_range.h"
+#include "guest/qemu/vm_service.h"
+#include "storage/storage_service.h"
 #include "tasks/task_runner.h"
 
 namespace pvx::api::handlers {
@@ -37,7 +41,43 @@ Json resources(RequestContext& ctx) {
     e["cgroup-mode"] = 1;
     out.push_back(std::move(e));
   }
-  // Storage and guest entries join as those areas land.
+  if (!type || *type == "vm") {
+    if (auto* vms = ctx.services().qemu) {
+      for (const auto& [vmid, loaded] : vms->all_configs()) {
+        if (!ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) continue;
+        Json e = vm_status_entry(*vms, vmid, loaded->config, vms->runtime(vmid, false), false);
+        // The listing's `cpus` is the resources' `maxcpu`.
+        e["maxcpu"] = e["cpus"];
+        e.erase("cpus");
+        e.erase("pid");
+        e.erase("serial");
+        e["id"] = "qemu/" + std::to_string(vmid);
+        e["type"] = "qemu";
+        e["node"] = node;
+        if (!e.contains("template")) e["template"] = 0;
+        out.push_back(std::move(e));
+      }
+    }
+  }
+  if (!type || *type == "storage") {
+    auto& svc = *ctx.services().storage;
+    for (const auto& def : svc.all()) {
+      if (!svc.on_this_node(def)) continue;
+      if (!ctx.allowed("/storage/" + def.id, {"Datastore.Audit", "Datastore.AllocateSpace"}, true)) continue;
+      Json st = storage_status_json(svc, def, false);
+      Json e = {{"id", "storage/" + node + "/" + def.id},
+                {"type", "storage"},
+                {"storage", def.id},
+                {"node", node},
+                {"plugintype", def.type},
+                {"content", st["content"]},
+                {"shared", st["shared"]},
+                {"status", st["active"] == 1 ? "available" : "unknown"},
+                {"disk", st.value("used", std::uint64_t{0})},
+                {"maxdisk", st.value("total", std::uint64_t{0})}};
+      out.push_back(std::move(e));
+    }
+  }
   return out;
 }
 

@@ -1,18 +1,16 @@
 // /nodes/{node}/storage: the storages of this node with their status (pvesm status).
 #include "api/handlers/common.h"
 #include "api/handlers/register.h"
+#include "api/handlers/storage_common.h"
 #include "base/log.h"
 #include "schema/formats.h"
 #include "storage/plugin_registry.h"
 #include "storage/storage_service.h"
 
 namespace pvx::api::handlers {
-namespace {
-
-using namespace schema;
 
 // Status of one storage as PVE reports it; an unreachable storage is listed as inactive.
-Json status_json(storage::StorageService& svc, const storage::StorageDef& def, bool with_formats) {
+Json storage_status_json(storage::StorageService& svc, const storage::StorageDef& def, bool with_formats) {
   const auto& info = svc.plugin(def).info();
   auto content = def.content();
   Json j = {{"storage", def.id},
@@ -43,6 +41,10 @@ Json status_json(storage::StorageService& svc, const storage::StorageDef& def, b
   return j;
 }
 
+namespace {
+
+using namespace schema;
+
 Json list_node_storage(RequestContext& ctx) {
   auto& svc = *ctx.services().storage;
   auto only = ctx.opt_str("storage");
@@ -68,7 +70,7 @@ Json list_node_storage(RequestContext& ctx) {
       for (const auto& c : want_content) ok = ok && content.count(c);
       if (!ok) continue;
     }
-    out.push_back(status_json(svc, def, with_formats));
+    out.push_back(storage_status_json(svc, def, with_formats));
   }
   return out;
 }
@@ -79,7 +81,7 @@ Json storage_status(RequestContext& ctx) {
   if (!svc.on_this_node(def)) {
     throw Error("storage '" + def.id + "' is not available on node '" + ctx.services().node + "'", 400);
   }
-  Json j = status_json(svc, def, false);
+  Json j = storage_status_json(svc, def, false);
   j.erase("storage");
   j.erase("used_fraction");
   return j;

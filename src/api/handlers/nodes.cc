@@ -4,6 +4,7 @@
 #include "api/handlers/common.h"
 #include "api/handlers/register.h"
 #include "base/strings.h"
+#include "guest/qemu/vm_service.h"
 #include "metrics/host_stats.h"
 #include "tasks/task_runner.h"
 
@@ -17,7 +18,7 @@ Schema node_only() { return object({{"node", std_opt::node()}}); }
 Json node_status(RequestContext& ctx) {
   auto st = metrics::read_host_status("/");
   const auto& c = st.cpuinfo;
-  return {
+  Json out = {
       {"cpu", st.cpu},
       {"wait", st.wait},
       {"idle", st.idle},
@@ -38,6 +39,12 @@ Json node_status(RequestContext& ctx) {
       {"pveversion", std::string("pve-manager/") + kPveVersion + "/" + repoid()},
       {"node", ctx.services().node},
   };
+  // pvx's addition: whether VMs get hardware virtualization here, and why not.
+  if (auto* qemu = ctx.services().qemu) {
+    out["kvm"] = {{"usable", qemu->kvm_usable() ? 1 : 0}};
+    if (!qemu->kvm_usable()) out["kvm"]["reason"] = qemu->kvm_reason();
+  }
+  return out;
 }
 
 Json node_time() {
@@ -129,7 +136,8 @@ void register_nodes(Router& r) {
       .returns = ref(dir_index_returns("name")),
       .permission = all(),
       .handler = [](RequestContext&) {
-        return dir_index({"network", "startall", "status", "stopall", "storage", "tasks", "time", "version"}, "name");
+        return dir_index({"network", "qemu", "startall", "status", "stopall", "storage", "tasks", "time", "version"},
+                         "name");
       },
   });
   r.add({
@@ -150,6 +158,10 @@ void register_nodes(Router& r) {
                              {"pveversion", string("The PVE version string.")},
                              {"current-kernel", object({}).additional()},
                              {"boot-info", object({}).additional()},
+                             {"kvm", object({{"usable", boolean("Hardware virtualization (KVM) works for VMs.")},
+                                             {"reason", string("Why VMs run with TCG instead.").opt()}},
+                                            "pvx extension: the KVM probe's result at pvxd's start.")
+                                         .opt()},
                          })
                          .additional()),
       .permission = perm("/nodes/{node}", {"Sys.Audit"}),

@@ -10,8 +10,13 @@
 #include "storage/storage_plugin.h"
 
 namespace pvx::cluster { class ConfigStore; }
+namespace pvx::storage { class StorageService; }
 
 namespace pvx::api::handlers {
+
+// A storage's line of `pvesm status` / GET /nodes/{node}/storage (type, content, shared, enabled,
+// active and the sizes when it is online; the formats too when asked).
+nlohmann::json storage_status_json(storage::StorageService& svc, const storage::StorageDef& def, bool with_formats);
 
 // VMIDs of guests whose configuration references "<storage>:" (disks, mount points, unused
 // volumes, ISO drives).

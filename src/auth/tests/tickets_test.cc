@@ -5,6 +5,7 @@
 #include "auth/password_hash.h"
 #include "auth/tickets.h"
 #include "base/error.h"
+#include "base/random.h"
 
 namespace pvx::auth {
 namespace {
@@ -95,9 +96,9 @@ TEST(Secrets, PasswordHashes) {
 }
 
 TEST(Secrets, UuidV4) {
-  std::string u = new_uuid_v4();
+  std::string u = random_uuid();
   EXPECT_TRUE(std::regex_match(u, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"))) << u;
-  EXPECT_NE(new_uuid_v4(), u);
+  EXPECT_NE(random_uuid(), u);
 }
 
 }  // namespace

@@ -22,6 +22,11 @@ struct HostFacts {
   std::string ovmf_vars = "/usr/share/OVMF/OVMF_VARS_4M.fd";  // template for a new efidisk
   std::string ovmf_vars_ms = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
   int host_cpus = 2;
+  // efidisk0 without efitype=4m: the 2 MiB firmware (PVE's "default" OVMF pair).
+  std::string ovmf_code_2m = "/usr/share/OVMF/OVMF_CODE.fd";
+  std::string ovmf_vars_2m = "/usr/share/OVMF/OVMF_VARS.fd";
+  std::string boot_splash;                  // -boot splash=<file>, "" = none (the caller checks it exists)
+  std::map<std::string, int> bridge_mtu;    // bridge -> MTU, for `mtu=1` of a VirtIO NIC (1500 if absent)
 };
 
 struct Cfg2CmdInput {
@@ -32,6 +37,9 @@ struct Cfg2CmdInput {
   // volume id (or path) as written in the config -> what QEMU opens (path or URI), and its format.
   std::map<std::string, std::string> volume_paths;
   std::map<std::string, std::string> volume_formats;
+  // volume id -> type of its storage ("dir", "btrfs", "lvm", "cifs", "rbd" ...): PVE's cache and
+  // aio defaults depend on it (no O_DIRECT on btrfs, no io_uring on lvm/cifs). Absent = "dir".
+  std::map<std::string, std::string> volume_storage_types;
   std::string cloudinit_iso;            // the generated NoCloud ISO when a drive is a cloud-init drive
   std::string vmstate_path;             // resume from this saved state (-loadstate), "" = none
   bool paused = false;                  // -S: start paused (rollback, migration)

@@ -20,11 +20,15 @@ const schema::Schema* vm_key_schema(std::string_view key);
 // The property-string keys of a key's format ("scsi0" -> the drive keys); nullptr if plain.
 const schema::Schema* vm_key_format(std::string_view key);
 
+// All keys of vm_config_params as one Object schema (every key optional), for validating a
+// whole set of values at once with schema::validate_params.
+const schema::Schema& vm_config_schema();
+
 // Checks one value as an API write would; throws Error 400 naming `key` (PVE's message).
 void check_vm_value(const std::string& key, const std::string& value);
 // A config value as GET /config returns it: integers and numbers as JSON numbers, booleans as
 // 1/0 integers, everything else (property strings included) as the stored string. Unknown
-// and internal keys come back as strings.
+// and internal keys come back as strings, except `snaptime` (an integer in PVE's declaration).
 schema::Json vm_value_json(const std::string& key, const std::string& value);
 
 // Keys kept in the config but never set through the API (snapshots, runtime bookkeeping).

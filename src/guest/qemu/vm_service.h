@@ -31,6 +31,9 @@ namespace pvx::tasks { class TaskContext; }
 
 namespace pvx::guest::qemu {
 
+struct ConfigChanges;  // config_update.h
+class VmEventListener;  // vm_events.h
+
 struct VmServiceOptions {
   std::string node;
   std::filesystem::path run_dir;    // sockets and pid files (VmPaths)
@@ -129,6 +132,87 @@ class VmService {
   // Runs after QEMU exited (guest poweroff, crash, stop): taps removed, swtpm stopped, files cleaned.
   void cleanup_after_exit(std::int64_t vmid);
 
+  // ---- additions of the service work (vm_service_*.cc)
+
+  // Every config of this node, parsed once per store version (listings of 1000 VMs read the
+  // store only when it changed).
+  std::map<std::int64_t, std::shared_ptr<const LoadedConfig>> all_configs();
+
+  // Figures of a VM for the listing and /status/current. Cheap: /proc and /sys reads only,
+  // unless `blockstats` (one QMP query-blockstats).
+  struct Usage {
+    double cpu = 0;             // CPU seconds per second since the previous sample (callers divide by vCPUs)
+    std::uint64_t mem = 0;      // resident memory of the QEMU process
+    std::uint64_t netin = 0, netout = 0;        // from the guest's view: netin = tap transmit
+    std::uint64_t diskread = 0, diskwrite = 0;  // only with blockstats
+    std::int64_t uptime = 0;
+  };
+  Usage usage(std::int64_t vmid, const VmRuntime& runtime, bool blockstats);
+  // The qmpstatus pvx knows without asking QEMU ("paused" after a suspend, else "running").
+  std::string known_qmpstatus(std::int64_t vmid);
+
+  // Turns allocation requests in the drive keys of `section` ("local:1,format=qcow2",
+  // "local:0,import-from=...", efidisk0 "local:0,efitype=4m", tpmstate0 "local:0") into new
+  // volumes owned by `vmid`, rewriting the keys ("local:100/vm-100-disk-0.qcow2,size=1G").
+  // Appends each new volume id to `allocated` as soon as it exists (the caller frees them on failure).
+  void allocate_disks(std::int64_t vmid, ConfigSection& section, tasks::TaskContext* task,
+                      std::vector<std::string>& allocated);
+  // Frees volumes, logging (not throwing) what fails.
+  void free_volumes(const std::vector<std::string>& volids, tasks::TaskContext* task);
+
+  struct CreateOptions {
+    bool start = false;
+  };
+  // POST /nodes/{node}/qemu's work: the config (main section, values already checked) is
+  // written at once with `lock: create`, disks are allocated, smbios1/vmgenid/meta/boot/MACs
+  // filled in as PVE does, then the lock is dropped. On failure the volumes are freed and the
+  // config removed: nothing half made stays.
+  void create_vm(std::int64_t vmid, GuestConfig config, tasks::TaskContext& task, const CreateOptions& options);
+  // Reserves the id (the config with `lock: create` only); 500 "VM <id> already exists".
+  void reserve_vmid(std::int64_t vmid);
+
+  struct DestroyOptions {
+    bool skiplock = false;
+    bool purge = false;
+    bool destroy_unreferenced_disks = false;
+  };
+  // DELETE /nodes/{node}/qemu/{vmid}: refused while running or protected; frees every volume of
+  // the config (snapshots and unused included) and, when asked, volumes named
+  // vm-<vmid>-* on every storage of this node; then removes the config.
+  void destroy(std::int64_t vmid, tasks::TaskContext& task, const DestroyOptions& options);
+
+  // Writes `config` over the VM's file; the caller holds lock_vm().
+  void write_config(std::int64_t vmid, const GuestConfig& config);
+
+  // POST/PUT /config's work (config_update.h's flow): new disks and cloud-init volumes allocated
+  // first (freed again on failure), then under the lock the lock/digest checks and the staging
+  // into [PENDING]; a stopped VM gets the changes applied at once, a running one what can be
+  // hot-plugged. Returns the warnings of staging (PVE prints them, the request still succeeds).
+  std::vector<std::string> update_config(std::int64_t vmid, const ConfigChanges& changes, bool skiplock,
+                                         tasks::TaskContext* task);
+
+  // The lifecycle calls with the API's options (skiplock, shutdown timeout of a reboot).
+  void reboot(std::int64_t vmid, tasks::TaskContext& task, const ShutdownOptions& options);
+  void reset(std::int64_t vmid, bool skiplock);
+  void suspend(std::int64_t vmid, tasks::TaskContext& task, bool todisk, const std::string& statestorage,
+               bool skiplock);
+  void resume(std::int64_t vmid, tasks::TaskContext& task, bool skiplock);
+
+ private:
+  // Exit callbacks may fire while the service is being destroyed: they reach it through this.
+  struct ExitState {
+    std::mutex mutex;
+    VmService* service = nullptr;
+  };
+  std::function<void()> exit_callback(std::int64_t vmid);
+  void on_qemu_exit(std::int64_t vmid);
+  void save_state_and_quit(std::int64_t vmid, tasks::TaskContext& task, const std::string& statestorage,
+                           const LoadedConfig& loaded);
+  void start_locked(std::int64_t vmid, tasks::TaskContext& task, const StartOptions& options);
+  void stop_locked(std::int64_t vmid, tasks::TaskContext* task, const StopOptions& options);
+  void shutdown_locked(std::int64_t vmid, tasks::TaskContext& task, const ShutdownOptions& options);
+  void cleanup_locked(std::int64_t vmid);
+
  private:
   struct Impl;
   cluster::ConfigStore& store_;
@@ -138,6 +222,8 @@ class VmService {
   HostFacts host_;
   std::string kvm_reason_;
   std::unique_ptr<Impl> impl_;
+  std::shared_ptr<ExitState> exit_state_;
+  std::unique_ptr<VmEventListener> events_;
 };
 
 }  // namespace pvx::guest::qemu

@@ -40,6 +40,8 @@ std::string pvesm_local_usage();
 // qm terminal, monitor, guest exec, wait, rescan and disk import run here; nullopt for other commands.
 std::optional<int> run_qm_local(const Args& args, const GlobalOptions& global);
 std::string qm_local_usage();
+// `qm importovf`: a VM from an OVF descriptor and its disk images.
+int qm_importovf(const Args& args, const GlobalOptions& global);
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);
 int run_complete_words(const api::Router& router, const Args& words);

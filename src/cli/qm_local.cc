@@ -311,6 +311,7 @@ std::optional<int> run_qm_local(const Args& args, const GlobalOptions& global) {
   if (cmd == "wait") return wait_stopped(rest, global);
   if (cmd == "rescan") return rescan(rest, global);
   if (cmd == "importdisk") return disk_import(rest, global);
+  if (cmd == "importovf") return qm_importovf(rest, global);
   if (args.size() >= 2) {
     Args tail(args.begin() + 2, args.end());
     if (cmd == "guest" && args[1] == "exec") return guest_exec(tail, global);
@@ -325,7 +326,8 @@ std::string qm_local_usage() {
          "\n  qm guest exec <vmid> [--timeout 30] [--pass-stdin 0|1] [--synchronous 0|1] -- <command> [args]\n"
          "\n  qm wait <vmid> [--timeout N]\n"
          "\n  qm rescan [--vmid N] [--dryrun 0|1]\n"
-         "\n  qm disk import <vmid> <source> <storage> [--format raw|qcow2|vmdk] [--target-disk <key>]\n";
+         "\n  qm disk import <vmid> <source> <storage> [--format raw|qcow2|vmdk] [--target-disk <key>]\n"
+         "\n  qm importovf <vmid> <manifest> <storage> [--dryrun 0|1] [--format raw|qcow2|vmdk]\n";
 }
 
 }  // namespace pvx::cli

@@ -111,15 +111,27 @@ std::string tool_usage(const api::Router& router, const std::string& tool) {
 }
 
 int run_tool(const api::Router& router, const std::string& tool, Args args, const GlobalOptions& global) {
+  auto aliases = aliases_of(router, tool);
+  // `qm help start` and `qm start --help` print that command's usage only.
+  if (args.size() > 1 && args[0] == "help") {
+    Args rest(args.begin() + 1, args.end());
+    if (auto a = find_alias(aliases, rest)) {
+      std::cout << "USAGE: " << command_usage(tool, *a);
+      return 0;
+    }
+  }
   if (args.empty() || args[0] == "help" || args[0] == "--help") {
     std::cout << tool_usage(router, tool);
     return args.empty() ? 255 : 0;
   }
-  auto aliases = aliases_of(router, tool);
   auto alias = find_alias(aliases, args);
   if (!alias) {
     std::cerr << "ERROR: unknown command '" << tool << " " << args[0] << "'\n" << tool_usage(router, tool);
     return 255;
+  }
+  if (std::find(args.begin(), args.end(), "--help") != args.end()) {
+    std::cout << "USAGE: " << command_usage(tool, *alias);
+    return 0;
   }
   const api::ApiMethod& m = *alias->method;
   ParsedArgs parsed = parse_args(args, m.parameters.get());

@@ -8,12 +8,14 @@ a pvxd restart, failed starts that leave nothing behind, locks, protection, perm
 The suite runs in a network namespace of its own (it re-executes itself under `ip netns exec`),
 so its bridge and taps never touch the host. The guest is tests/guest's kernel + initrd, booted
 through `args:` (set as root@pam over the local socket)."""
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -368,6 +370,72 @@ class QemuSuite(harness.DaemonCase):
         d.cli("qm", "destroy", 120)
         self.assertNotIn("120", [l.split()[0] for l in d.cli("qm", "list").stdout.splitlines()[1:]])
 
+    def test_11_qm_importovf(self):
+        d = self.d
+        work = tempfile.mkdtemp(prefix="pvx-ovf-")
+        self.addCleanup(shutil.rmtree, work, True)
+        run("qemu-img", "create", "-f", "vmdk", os.path.join(work, "app-disk1.vmdk"), "64M")
+        ovf = os.path.join(work, "app.ovf")
+        with open(ovf, "w") as f:
+            f.write(OVF_TEMPLATE)
+        dry = json.loads(d.cli("qm", "importovf", 130, ovf, "local", "--dryrun", 1).stdout)
+        self.assertEqual(dry["qm"], {"name": "ovf-app", "memory": 192, "cores": 2, "ostype": "l26"})
+        self.assertEqual(dry["disks"], [{"disk_address": "scsi0", "backing_file": os.path.join(work, "app-disk1.vmdk")}])
+        self.assertNotIn("130", [l.split()[0] for l in d.cli("qm", "list").stdout.splitlines()[1:]])
+
+        d.cli("qm", "importovf", 130, ovf, "local", "--format", "qcow2", timeout=120)
+        self.addCleanup(self.destroy, 130)
+        conf = self.api.data("GET", self.vm(130, "/config"))
+        self.assertEqual((conf["name"], str(conf["memory"]), conf["cores"], conf["ostype"]), ("ovf-app", "192", 2, "l26"))
+        self.assertRegex(conf["scsi0"], r"^local:130/vm-130-disk-0\.qcow2,size=64M$")
+        self.assertEqual(conf["boot"], "order=scsi0")
+
+        # A disk image that is missing: refused before anything is created.
+        os.unlink(os.path.join(work, "app-disk1.vmdk"))
+        res = d.cli("qm", "importovf", 131, ovf, "local", check=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("does not exist", res.stderr)
+        self.assertNotIn("131", [l.split()[0] for l in d.cli("qm", "list").stdout.splitlines()[1:]])
+
+    def test_12_capabilities(self):
+        caps = "/nodes/%s/capabilities/qemu" % NODE
+        machines = self.api.data("GET", caps + "/machines")
+        version = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split()[3]
+        major_minor = ".".join(version.split(".")[:2])
+        ids = {m["id"]: m for m in machines}
+        self.assertEqual(ids["pc-i440fx-" + major_minor], {"id": "pc-i440fx-" + major_minor, "type": "i440fx",
+                                                            "version": major_minor})
+        self.assertEqual(ids["pc-q35-" + major_minor]["type"], "q35")
+        models = {m["name"]: m for m in self.api.data("GET", caps + "/cpu")}
+        self.assertEqual(models["host"]["vendor"], "default")
+        self.assertEqual(models["EPYC"]["vendor"], "AuthenticAMD")
+        self.assertIn("x86-64-v2-AES", models)
+        self.assertIn("aes", [f["name"] for f in self.api.data("GET", caps + "/cpu-flags")])
+        self.assertEqual(self.api.data("GET", caps + "/migration"), {"has-dbus-vmstate": 0})
+        # Reading the lists is everyone's; the migration capabilities need Sys.Audit on the node.
+        s = self.d.login(harness.NOPRIV, harness.NOPRIV_PW)
+        self.assertEqual(s.get(caps + "/cpu").status_code, 200)
+        self.assertEqual(s.get(caps + "/migration").status_code, 403)
+
+
+OVF_TEMPLATE = """<?xml version="1.0"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData">
+  <References><File ovf:href="app-disk1.vmdk" ovf:id="file1"/></References>
+  <DiskSection><Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="64" ovf:capacityAllocationUnits="byte * 2^20"/></DiskSection>
+  <VirtualSystem ovf:id="ovf-app">
+    <Name>ovf-app</Name>
+    <OperatingSystemSection ovf:id="95"/>
+    <VirtualHardwareSection>
+      <Item><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
+      <Item><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:VirtualQuantity>192</rasd:VirtualQuantity></Item>
+      <Item><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:InstanceID>4</rasd:InstanceID><rasd:ResourceType>17</rasd:ResourceType><rasd:Parent>3</rasd:Parent>
+        <rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+"""
 
 if __name__ == "__main__":
     if os.geteuid() != 0:

@@ -136,7 +136,7 @@ void register_nodes(Router& r) {
       .returns = ref(dir_index_returns("name")),
       .permission = all(),
       .handler = [](RequestContext&) {
-        return dir_index({"network", "qemu", "startall", "status", "stopall", "storage", "tasks", "time", "version"},
+        return dir_index({"capabilities", "network", "qemu", "startall", "status", "stopall", "storage", "tasks", "time", "version"},
                          "name");
       },
   });

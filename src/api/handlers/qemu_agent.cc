@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "api/handlers/common.h"
+#include "api/handlers/qemu_common.h"
 #include "api/handlers/register.h"
 #include "base/strings.h"
 #include "guest/qemu/agent.h"
@@ -50,16 +51,11 @@ const std::vector<SimpleCommand>& simple_commands() {
   return list;
 }
 
-guest::qemu::VmService& vms(RequestContext& ctx) {
-  auto* svc = ctx.services().qemu;
-  if (!svc) throw Error("VM management is not available on this node", 501);
-  return *svc;
-}
 
 // PVE's assert_agent_available: the VM exists, its config names an agent, and QEMU runs. Whether
 // the agent in the guest answers is found by the sync of the first command.
 AgentClient agent_of(RequestContext& ctx) {
-  auto& svc = vms(ctx);
+  auto& svc = vm_service(ctx);
   const auto vmid = ctx.integer("vmid");
   auto loaded = svc.load_or_throw(vmid);
   if (!loaded.config.main.has("agent")) throw Error("No QEMU guest agent configured");

@@ -1,6 +1,7 @@
 // /nodes/{node}/qemu/{vmid}/cloudinit: what changed since the cloud-init image was made (GET),
 // regenerating it (PUT, also swapping the medium of a running VM) and the generated texts (dump).
 #include "api/handlers/common.h"
+#include "api/handlers/qemu_common.h"
 #include "api/handlers/register.h"
 #include "guest/qemu/cloudinit.h"
 #include "guest/qemu/cloudinit_volume.h"
@@ -11,21 +12,16 @@ namespace {
 
 using namespace schema;
 
-guest::qemu::VmService& vms(RequestContext& ctx) {
-  auto* svc = ctx.services().qemu;
-  if (!svc) throw Error("VM management is not available on this node", 501);
-  return *svc;
-}
 
 Json cloudinit_pending(RequestContext& ctx) {
-  auto loaded = vms(ctx).load_or_throw(ctx.integer("vmid"));
+  auto loaded = vm_service(ctx).load_or_throw(ctx.integer("vmid"));
   return guest::qemu::cloudinit_pending(loaded.config);
 }
 
 // PVE's vmconfig_update_cloudinit_drive: regenerate under the config lock, then let a running
 // QEMU see the new image by changing the medium.
 Json cloudinit_update(RequestContext& ctx) {
-  auto& svc = vms(ctx);
+  auto& svc = vm_service(ctx);
   const auto vmid = ctx.integer("vmid");
   std::optional<guest::qemu::CloudInitImage> image;
   svc.update(vmid, [&](guest::GuestConfig& config) {
@@ -44,7 +40,7 @@ Json cloudinit_update(RequestContext& ctx) {
 
 Json cloudinit_dump(RequestContext& ctx) {
   const auto vmid = ctx.integer("vmid");
-  auto loaded = vms(ctx).load_or_throw(vmid);
+  auto loaded = vm_service(ctx).load_or_throw(vmid);
   const bool mask = !ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Config.Cloudinit"});
   return guest::qemu::cloudinit_dump(vmid, loaded.config.main, ctx.str("type"), mask);
 }

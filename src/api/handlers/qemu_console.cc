@@ -3,6 +3,7 @@
 // joins the WebSocket to the VM's VNC or serial unix socket (guest/qemu/console_*), and
 // spiceproxy explains that SPICE is not there yet. No TCP port is opened for any of them.
 #include "api/handlers/common.h"
+#include "api/handlers/qemu_common.h"
 #include "api/handlers/register.h"
 #include "auth/auth_service.h"
 #include "base/atomic_file.h"
@@ -21,10 +22,6 @@ namespace qemu = guest::qemu;
 
 constexpr std::size_t kCertLimit = 8192;  // PVE reads at most this much of the CA file
 
-qemu::VmService& vms(RequestContext& ctx) {
-  if (!ctx.services().qemu) throw Error("VM service not available", 501);
-  return *ctx.services().qemu;
-}
 
 std::string acl_path(std::int64_t vmid) { return "/vms/" + std::to_string(vmid); }
 
@@ -42,7 +39,7 @@ std::string vga_type(const guest::ConfigSection& conf) {
 bool is_serial_display(const std::string& type) { return type.size() == 7 && type.starts_with("serial"); }
 
 void require_running(RequestContext& ctx, std::int64_t vmid) {
-  if (!vms(ctx).runtime(vmid).running) throw Error("VM " + std::to_string(vmid) + " not running", 500);
+  if (!vm_service(ctx).runtime(vmid).running) throw Error("VM " + std::to_string(vmid) + " not running", 500);
 }
 
 // PVE's VNC password: 8 printable characters from '!' to '`', drawn without bias.
@@ -84,7 +81,7 @@ Reserved reserve_console(RequestContext& ctx, std::int64_t vmid, qemu::ConsoleTa
 
 Json vncproxy(RequestContext& ctx) {
   std::int64_t vmid = ctx.integer("vmid");
-  auto loaded = vms(ctx).load_or_throw(vmid);
+  auto loaded = vm_service(ctx).load_or_throw(vmid);
   std::string display = vga_type(loaded.config.main);
   if (is_serial_display(display)) {
     // PVE renders a serial display with vncterm, a VNC server of its own.
@@ -94,7 +91,7 @@ Json vncproxy(RequestContext& ctx) {
   }
   if (display == "none") throw Error("VM " + std::to_string(vmid) + " has no display (vga: none)", 500);
   require_running(ctx, vmid);
-  auto paths = vms(ctx).paths(vmid);
+  auto paths = vm_service(ctx).paths(vmid);
 
   auto reserved = reserve_console(ctx, vmid, {.kind = qemu::ConsoleKind::Vnc, .socket = paths.vnc()});
   // As PVE: a password is generated and also put in front of the ticket (old clients take the
@@ -131,10 +128,10 @@ std::string terminal_port(RequestContext& ctx, const guest::ConfigSection& conf)
 
 Json termproxy(RequestContext& ctx) {
   std::int64_t vmid = ctx.integer("vmid");
-  auto loaded = vms(ctx).load_or_throw(vmid);
+  auto loaded = vm_service(ctx).load_or_throw(vmid);
   std::string serial = terminal_port(ctx, loaded.config.main);
   require_running(ctx, vmid);
-  auto paths = vms(ctx).paths(vmid);
+  auto paths = vm_service(ctx).paths(vmid);
   auto reserved = reserve_console(
       ctx, vmid, {.kind = qemu::ConsoleKind::Terminal, .socket = paths.serial(serial.back() - '0'), .serial = serial});
   return {{"user", ctx.who().full()},
@@ -152,7 +149,7 @@ Json vncwebsocket(RequestContext& ctx) {
   if (!auth->verify_vnc_ticket(ctx.str("vncticket"), user, path, port)) {
     throw Error("permission denied - invalid PVEVNC ticket", 401);
   }
-  vms(ctx).load_or_throw(vmid);  // the VM exists
+  vm_service(ctx).load_or_throw(vmid);  // the VM exists
   if (ctx.websocket_requested()) {
     auto session = qemu::ConsoleSessions::host().claim(port, vmid, user);
     // A terminal client proves itself again with its first line, as to PVE's termproxy; the
@@ -167,7 +164,7 @@ Json vncwebsocket(RequestContext& ctx) {
 
 Json spiceproxy(RequestContext& ctx) {
   std::int64_t vmid = ctx.integer("vmid");
-  auto loaded = vms(ctx).load_or_throw(vmid);
+  auto loaded = vm_service(ctx).load_or_throw(vmid);
   std::string display = vga_type(loaded.config.main);
   if (display.starts_with("qxl")) throw Error("SPICE is not supported by pvx yet", 501);
   require_running(ctx, vmid);

@@ -26,5 +26,6 @@ void register_qemu_clone(Router& r);      // clone, template, resize, move_disk,
 void register_qemu_console(Router& r);    // vncproxy, vncwebsocket, termproxy, spiceproxy
 void register_qemu_agent(Router& r);      // /agent/*
 void register_qemu_cloudinit(Router& r);  // /cloudinit, /cloudinit/dump
+void register_qemu_capabilities(Router& r);  // /nodes/{node}/capabilities/qemu/*
 
 }  // namespace pvx::api::handlers

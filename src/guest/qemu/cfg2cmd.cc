@@ -22,6 +22,7 @@
 #include "base/error.h"
 #include "base/strings.h"
 #include "guest/qemu/cfg2cmd_internal.h"
+#include "guest/qemu/cpu_models.h"
 #include "guest/qemu/shell_words.h"
 
 namespace pvx::guest::qemu {
@@ -201,46 +202,11 @@ struct CpuFlag {
   std::string value;
 };
 
-// PVE's built-in models: qemu64 plus the flags of an x86-64 micro-architecture level.
-const std::map<std::string, std::string>& builtin_cpu_models() {
-  static const std::map<std::string, std::string> models = {
-      {"x86-64-v2", "+popcnt;+pni;+sse4.1;+sse4.2;+ssse3"},
-      {"x86-64-v2-AES", "+aes;+popcnt;+pni;+sse4.1;+sse4.2;+ssse3"},
-      {"x86-64-v3", "+aes;+popcnt;+pni;+sse4.1;+sse4.2;+ssse3;+avx;+avx2;+bmi1;+bmi2;+f16c;+fma;+abm;+movbe;+xsave"},
-      {"x86-64-v4",
-       "+aes;+popcnt;+pni;+sse4.1;+sse4.2;+ssse3;+avx;+avx2;+bmi1;+bmi2;+f16c;+fma;+abm;+movbe;+xsave;+avx512f;"
-       "+avx512bw;+avx512cd;+avx512dq;+avx512vl"},
-  };
-  return models;
-}
-
-// CPU model -> vendor the guest is told ("" = the host's), as qemu-server lists them.
-std::optional<std::string> cpu_vendor(const std::string& model) {
-  static const std::set<std::string> intel = {
-      "486", "pentium", "pentium2", "pentium3", "coreduo", "core2duo", "Conroe", "Penryn", "Nehalem", "Nehalem-IBRS",
-      "Westmere", "Westmere-IBRS", "SandyBridge", "SandyBridge-IBRS", "IvyBridge", "IvyBridge-IBRS", "Haswell",
-      "Haswell-IBRS", "Haswell-noTSX", "Haswell-noTSX-IBRS", "Broadwell", "Broadwell-IBRS", "Broadwell-noTSX",
-      "Broadwell-noTSX-IBRS", "Skylake-Client", "Skylake-Client-IBRS", "Skylake-Client-noTSX-IBRS", "Skylake-Server",
-      "Skylake-Server-IBRS", "Skylake-Server-noTSX-IBRS", "Cascadelake-Server", "Cascadelake-Server-noTSX",
-      "KnightsMill", "Icelake-Server", "Icelake-Server-noTSX"};
-  static const std::set<std::string> amd = {"athlon",     "phenom",     "Opteron_G1", "Opteron_G2", "Opteron_G3",
-                                            "Opteron_G4", "Opteron_G5", "EPYC",       "EPYC-IBPB",  "EPYC-Rome",
-                                            "EPYC-Milan"};
-  static const std::set<std::string> generic = {"host", "kvm32", "kvm64", "qemu32", "qemu64", "max"};
-  if (intel.count(model)) return "GenuineIntel";
-  if (amd.count(model)) return "AuthenticAMD";
-  if (generic.count(model)) return "";
-  return std::nullopt;
-}
-
 void add_flag_list(std::map<std::string, CpuFlag>& flags, const std::string& list, bool vm_set) {
-  static const std::set<std::string> vm_settable = {"pcid",      "spec-ctrl",  "ibpb",     "ssbd",
-                                                    "virt-ssbd", "amd-ssbd",   "amd-no-ssb", "pdpe1gb",
-                                                    "md-clear",  "hv-tlbflush", "hv-evmcs", "aes"};
   for (const std::string& flag : split_any(list, ";")) {
     if (flag.size() < 2 || (flag[0] != '+' && flag[0] != '-')) throw Error("invalid CPU flag '" + flag + "'", 500);
     std::string name = flag.substr(1);
-    if (vm_set && !vm_settable.count(name)) throw Error("CPU flag '" + flag + "' cannot be set for a VM", 500);
+    if (vm_set && !is_vm_settable_cpu_flag(name)) throw Error("CPU flag '" + flag + "' cannot be set for a VM", 500);
     flags[name] = {flag.substr(0, 1), ""};
   }
 }

@@ -1,1 +1,0 @@
-// Keeps the guest module non-empty before its first source lands.

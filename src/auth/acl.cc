@@ -1,5 +1,6 @@
 #include "auth/acl.h"
 
+#include <algorithm>
 #include <set>
 
 namespace pvx::auth {
@@ -69,6 +70,14 @@ PrivMap privs_of_roles(const UserConfig& cfg, const RoleFlags& roles) {
   return privs;
 }
 
+bool roles_grant(const UserConfig& cfg, const RoleFlags& roles, const std::string& priv) {
+  for (const auto& [role, propagate] : roles) {
+    auto r = cfg.roles.find(role);
+    if (r != cfg.roles.end() && r->second.contains(priv)) return true;
+  }
+  return false;
+}
+
 PrivMap all_privs() {
   PrivMap out;
   for (const auto& p : all_privileges()) out[p] = true;
@@ -115,6 +124,34 @@ PrivMap effective_privileges(const UserConfig& cfg, const Identity& who, std::st
     if (u != user_privs.end()) out[priv] = propagate && u->second;
   }
   return out;
+}
+
+bool holds_privileges(const UserConfig& cfg, const Identity& who, std::string_view path,
+                      const std::vector<std::string>& privs, bool any, std::int64_t now) {
+  auto norm = normalize_acl_path(path);
+  if (!norm) return false;
+  if (!who.is_root()) {
+    if (!cfg.user_active(who.user, now)) return false;
+  }
+  const bool root_user = who.is_root() || who.user == "root@pam";
+  RoleFlags user_roles, token_roles;
+  const bool privsep_token = !who.is_root() && who.is_token() && [&] {
+    const TokenEntry* token = cfg.token(who.full());
+    return token && token->privsep;
+  }();
+  if (!who.is_root() && who.is_token()) {
+    const TokenEntry* token = cfg.token(who.full());
+    if (!token || (token->expire != 0 && token->expire < now)) return false;
+  }
+  if (!root_user) user_roles = roles_with_pools(cfg, who.user, *norm);
+  if (privsep_token) token_roles = roles_with_pools(cfg, who.full(), *norm);
+  auto held = [&](const std::string& priv) {
+    if (!root_user && !roles_grant(cfg, user_roles, priv)) return false;
+    if (root_user && !all_privileges().contains(priv)) return false;
+    return !privsep_token || roles_grant(cfg, token_roles, priv);
+  };
+  if (any) return std::any_of(privs.begin(), privs.end(), held);
+  return std::all_of(privs.begin(), privs.end(), held);
 }
 
 std::vector<std::string> acl_tree_paths(const UserConfig& cfg) {

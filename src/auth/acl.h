@@ -35,6 +35,10 @@ RoleFlags acl_roles(const UserConfig& cfg, std::string_view authid, std::string_
 
 // The effective privileges of `who` on `path` (any spelling; normalised here).
 PrivMap effective_privileges(const UserConfig& cfg, const Identity& who, std::string_view path, std::int64_t now);
+// Whether `who` holds all (or with `any`, one) of `privs` on `path`: effective_privileges'
+// answer without building the privilege map (permission checks of listings run it per guest).
+bool holds_privileges(const UserConfig& cfg, const Identity& who, std::string_view path,
+                      const std::vector<std::string>& privs, bool any, std::int64_t now);
 
 // Every path PVE lists in /access/permissions: the top-level defaults, each ACL path and its
 // ancestors, and the /vms and /storage paths of pool members. Sorted as the ACL tree is walked.

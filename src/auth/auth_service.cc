@@ -278,17 +278,7 @@ std::set<std::string> AuthService::privileges(const Identity& who, std::string_v
 }
 
 bool AuthService::check(const Identity& who, std::string_view path, const std::vector<std::string>& privs, bool any) {
-  PrivMap held = effective_privileges(*user_config(), who, path, unix_now());
-  if (any) {
-    for (const auto& p : privs) {
-      if (held.contains(p)) return true;
-    }
-    return false;
-  }
-  for (const auto& p : privs) {
-    if (!held.contains(p)) return false;
-  }
-  return true;
+  return holds_privileges(*user_config(), who, path, privs, any, unix_now());
 }
 
 nlohmann::json AuthService::permissions(const Identity& who, const std::optional<std::string>& path) {

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <ctime>
 #include <mutex>
 
@@ -130,6 +131,9 @@ struct SqliteStore::Impl {
 
   std::shared_ptr<LockTable> locks = LockTable::create();
   std::shared_ptr<StoreNotifier> notifier;
+  // The last committed revision, readable without the connection: caches ask for it on every
+  // request. Set after COMMIT, so a reader never pairs a new revision with old data.
+  std::atomic<std::uint64_t> committed_revision{0};
 
   Impl(const std::filesystem::path& path, std::string node) : node_name(std::move(node)) {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -162,6 +166,7 @@ struct SqliteStore::Impl {
     list_range = std::make_unique<Statement>(
         h, "SELECT path FROM files WHERE path >= ?1 AND path < ?2 ORDER BY path");
 
+    committed_revision = current_revision();
     notifier = StoreNotifier::create();  // last: nothing below may throw and leak its thread
   }
 
@@ -204,6 +209,7 @@ struct SqliteStore::Impl {
         return;
       }
       Statement::Use(*commit).step();
+      committed_revision.store(current_revision(), std::memory_order_release);
     } catch (...) {
       if (!sqlite3_get_autocommit(db.handle)) {
         try {
@@ -252,10 +258,7 @@ std::vector<std::string> SqliteStore::list(std::string_view prefix) {
   return out;
 }
 
-std::uint64_t SqliteStore::revision() {
-  std::lock_guard lock(impl_->mutex);
-  return impl_->current_revision();
-}
+std::uint64_t SqliteStore::revision() { return impl_->committed_revision.load(std::memory_order_acquire); }
 
 std::optional<std::uint64_t> SqliteStore::write(std::string_view path, std::string_view data,
                                                 std::optional<std::uint64_t> expected_version) {

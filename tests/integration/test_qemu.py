@@ -282,6 +282,13 @@ class QemuSuite(harness.DaemonCase):
                 self.assertEqual(self.status(vmid)["status"], "stopped")
                 self.assertEqual(self.qemu_pids(vmid), [])
                 self.assertFalse(link_exists("tap%di0" % vmid))
+        # A passed-through PCI device this host does not have (hostpci is root's to set).
+        self.create(109, boot_guest=False)
+        self.d.cli("pvesh", "set", self.vm(109, "/config"), "--hostpci0", "0000:fe:1f.7")
+        status, log = self.task(self.api.data("POST", self.vm(109, "/status/start")))
+        self.assertIn("hostpci0: PCI device '0000:fe:1f.7' does not exist on this host", status)
+        self.assertEqual(self.qemu_pids(109), [])
+        self.assertFalse(link_exists("tap109i0"))
         # A storage that does not exist: the create fails and leaves no config and no volume.
         status, log = self.task(self.api.data("POST", "/nodes/%s/qemu" % NODE, data={
             "vmid": 108, "scsi0": "local:1,format=qcow2", "scsi1": "nosuchstore:1"}))

@@ -45,7 +45,7 @@ Json resources(RequestContext& ctx) {
     if (auto* vms = ctx.services().qemu) {
       for (const auto& [vmid, loaded] : vms->all_configs()) {
         if (!ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) continue;
-        Json e = vm_status_entry(*vms, vmid, loaded->config, vms->runtime(vmid, false), false);
+        Json e = vm_status_entry(*vms, vmid, *loaded, vms->runtime(vmid, false), false);
         // The listing's `cpus` is the resources' `maxcpu`.
         e["maxcpu"] = e["cpus"];
         e.erase("cpus");

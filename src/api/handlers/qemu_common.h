@@ -14,6 +14,7 @@
 namespace pvx::guest::qemu {
 class VmService;
 struct VmRuntime;
+struct LoadedConfig;
 }
 namespace pvx::tasks { class TaskContext; }
 namespace pvx::auth { class AuthService; }
@@ -56,7 +57,7 @@ std::string spawn_vm_task(RequestContext& ctx, const std::string& type, std::int
 
 // One VM as listings and /status/current show it (PVE's vmstatus): config figures plus what
 // /proc and /sys say; `blockstats` adds QMP's disk counters (one VM, not listings).
-Json vm_status_entry(guest::qemu::VmService& svc, std::int64_t vmid, const guest::GuestConfig& config,
+Json vm_status_entry(guest::qemu::VmService& svc, std::int64_t vmid, const guest::qemu::LoadedConfig& loaded,
                      const guest::qemu::VmRuntime& rt, bool blockstats);
 
 // The status and config methods of /nodes/{node}/qemu/{vmid} (qemu_status.cc, qemu_config.cc),

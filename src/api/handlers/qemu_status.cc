@@ -27,7 +27,7 @@ Json current_status(RequestContext& ctx) {
   auto loaded = svc.load_or_throw(vmid);
   const auto& conf = loaded.config.main;
   auto rt = svc.runtime(vmid, true);
-  Json e = vm_status_entry(svc, vmid, loaded.config, rt, rt.running);
+  Json e = vm_status_entry(svc, vmid, loaded, rt, rt.running);
   e["qmpstatus"] = rt.running ? rt.qmpstatus : "stopped";
   e["ha"] = {{"managed", 0}};
   auto agent = conf.get_or("agent", "0");

@@ -45,15 +45,15 @@ Schema vm_list_entry() {
 
 }  // namespace
 
-Json vm_status_entry(gq::VmService& svc, std::int64_t vmid, const guest::GuestConfig& config, const gq::VmRuntime& rt,
+Json vm_status_entry(gq::VmService& svc, std::int64_t vmid, const gq::LoadedConfig& loaded, const gq::VmRuntime& rt,
                      bool blockstats) {
-  const auto& conf = config.main;
-  const int cpus = gq::vm_cpu_count(conf);
+  const auto& conf = loaded.config.main;
+  const int cpus = loaded.figures.cpus;
   Json e = {{"vmid", vmid},
             {"status", rt.running ? "running" : "stopped"},
             {"cpus", cpus},
-            {"maxmem", gq::vm_max_memory(conf)},
-            {"maxdisk", gq::vm_boot_disk_size(conf)},
+            {"maxmem", loaded.figures.maxmem},
+            {"maxdisk", loaded.figures.maxdisk},
             {"disk", 0},
             {"cpu", 0},
             {"mem", 0},
@@ -93,7 +93,7 @@ Json list_vms(RequestContext& ctx) {
     if (!ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) continue;
     // Cheap per VM: a pid file and /proc; no QMP and no process spawned.
     auto rt = svc.runtime(vmid, false);
-    Json e = vm_status_entry(svc, vmid, loaded->config, rt, false);
+    Json e = vm_status_entry(svc, vmid, *loaded, rt, false);
     if (full) e["qmpstatus"] = rt.running ? rt.qmpstatus : "stopped";
     out.push_back(std::move(e));
   }

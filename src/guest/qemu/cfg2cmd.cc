@@ -374,16 +374,7 @@ bool add_hostpci(Build& b, std::string& vga_type, bool vga_configured) {
     if (pci.get("mapping")) throw Error(key + ": resource mappings are not supported", 500);
     if (pci.get("mdev")) throw Error(key + ": mediated devices are not supported", 500);
     if (pci.flag("legacy-igd", false)) throw Error(key + ": legacy IGD passthrough is not supported", 500);
-    std::vector<std::string> functions;
-    static const std::regex id("^(?:([0-9a-fA-F]{4,}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])$");
-    for (const std::string& host : split_any(pci.get_or("host", ""), ";")) {
-      std::smatch m;
-      if (!std::regex_match(host, m, id)) {
-        throw Error(key + ": give each host PCI function as [domain:]bus:device.function, not '" + host + "'", 500);
-      }
-      functions.push_back((m[1].matched ? m[1].str() : "0000") + ":" + m[2].str());
-    }
-    if (functions.empty()) throw Error(key + ": no host PCI device given", 500);
+    const auto functions = hostpci_functions(key, *value);
 
     std::string addr;
     if (pci.flag("pcie", false)) {
@@ -822,6 +813,21 @@ std::vector<std::string> cfg2cmd(const Cfg2CmdInput& in) {
     b.cmd.insert(b.cmd.end(), words.begin(), words.end());
   }
   return b.cmd;
+}
+
+std::vector<std::string> hostpci_functions(const std::string& key, const std::string& value) {
+  Props pci(value, "host");
+  std::vector<std::string> functions;
+  static const std::regex id("^(?:([0-9a-fA-F]{4,}):)?([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7])$");
+  for (const std::string& host : split_any(pci.get_or("host", ""), ";")) {
+    std::smatch m;
+    if (!std::regex_match(host, m, id)) {
+      throw Error(key + ": give each host PCI function as [domain:]bus:device.function, not '" + host + "'", 500);
+    }
+    functions.push_back((m[1].matched ? m[1].str() : "0000") + ":" + m[2].str());
+  }
+  if (functions.empty()) throw Error(key + ": no host PCI device given", 500);
+  return functions;
 }
 
 }  // namespace pvx::guest::qemu

@@ -41,13 +41,17 @@ struct Cfg2CmdInput {
   // aio defaults depend on it (no O_DIRECT on btrfs, no io_uring on lvm/cifs). Absent = "dir".
   std::map<std::string, std::string> volume_storage_types;
   std::string cloudinit_iso;            // the generated NoCloud ISO when a drive is a cloud-init drive
-  std::string vmstate_path;             // resume from this saved state (-loadstate), "" = none
+  std::string vmstate_path;             // resume from this saved state (-incoming defer, then QMP), "" = none
   bool paused = false;                  // -S: start paused (rollback, migration)
 };
 
 // Throws Error 500 with a clear message for configs that cannot run (unknown bus, a drive
 // whose volume has no resolved path, hostpci on a host without the device is the caller's check).
 std::vector<std::string> cfg2cmd(const Cfg2CmdInput& in);
+
+// The host PCI functions a hostpciN value names, as "dddd:bb:dd.f"; Error 500 naming the key
+// when one is malformed or none is given.
+std::vector<std::string> hostpci_functions(const std::string& key, const std::string& value);
 
 // The machine type QEMU gets for a config ("pc-i440fx-7.2", "pc-q35-7.2"), for `runningmachine`.
 std::string machine_type(const ConfigSection& conf, const HostFacts& host);

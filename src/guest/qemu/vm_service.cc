@@ -142,6 +142,7 @@ std::optional<LoadedConfig> VmService::load(std::int64_t vmid) {
   out.config = parse_guest_config(entry->data, vmid);
   out.digest = entry->digest();
   out.version = entry->version;
+  out.figures = vm_figures(out.config.main);
   return out;
 }
 
@@ -252,6 +253,7 @@ std::map<std::int64_t, std::shared_ptr<const LoadedConfig>> VmService::all_confi
     c->config = parse_guest_config(entry->data, vmid);
     c->digest = entry->digest();
     c->version = entry->version;
+    c->figures = vm_figures(c->config.main);
     next[vmid] = std::move(c);
   }
   std::lock_guard lock(impl_->mutex);

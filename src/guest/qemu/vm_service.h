@@ -20,6 +20,7 @@
 
 #include "guest/guest_config.h"
 #include "guest/qemu/cfg2cmd.h"
+#include "guest/qemu/vm_summary.h"
 #include "guest/qemu/qemu_process.h"
 #include "guest/qemu/qmp.h"
 #include "guest/qemu/vm_paths.h"
@@ -46,6 +47,7 @@ struct LoadedConfig {
   GuestConfig config;
   std::string digest;   // SHA-1 of the text, as GET /config returns
   std::uint64_t version = 0;
+  VmFigures figures;    // of the main section, computed once per version (listings)
 };
 
 struct VmRuntime {

@@ -146,6 +146,15 @@ void VmService::start_locked(std::int64_t vmid, tasks::TaskContext& task, const 
       in.volume_formats[drive.file] = drive.opt("format", format_of_path(drive.file));
     }
   }
+  // Passed-through PCI functions must be on this host (PVE checks them before it starts QEMU).
+  for (const auto& [key, value] : conf.main.values) {
+    if (!key.starts_with("hostpci")) continue;
+    for (const auto& function : hostpci_functions(key, value)) {
+      if (!std::filesystem::exists(std::filesystem::path("/sys/bus/pci/devices") / function)) {
+        throw Error(key + ": PCI device '" + function + "' does not exist on this host", 500);
+      }
+    }
+  }
   std::string vmstate_volid;
   if (!statefile.empty()) {
     vmstate_volid = statefile;

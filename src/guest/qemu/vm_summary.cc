@@ -60,4 +60,8 @@ std::uint64_t vm_boot_disk_size(const ConfigSection& conf) {
   return d->size_bytes().value_or(0);
 }
 
+VmFigures vm_figures(const ConfigSection& conf) {
+  return {vm_cpu_count(conf), vm_max_memory(conf), vm_boot_disk_size(conf)};
+}
+
 }  // namespace pvx::guest::qemu

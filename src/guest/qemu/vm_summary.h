@@ -18,4 +18,12 @@ std::string vm_boot_disk(const ConfigSection& conf);
 // size= of that disk in bytes (0 when unknown).
 std::uint64_t vm_boot_disk_size(const ConfigSection& conf);
 
+// The three together, as listings show them (cpus, maxmem, maxdisk).
+struct VmFigures {
+  int cpus = 1;
+  std::uint64_t maxmem = 0;
+  std::uint64_t maxdisk = 0;
+};
+VmFigures vm_figures(const ConfigSection& conf);
+
 }  // namespace pvx::guest::qemu

@@ -89,11 +89,16 @@ Json list_vms(RequestContext& ctx) {
   auto& svc = vm_service(ctx);
   const bool full = ctx.flag("full");
   Json out = Json::array();
-  for (const auto& [vmid, loaded] : svc.all_configs()) {
-    if (!ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) continue;
-    // Cheap per VM: a pid file and /proc; no QMP and no process spawned.
-    auto rt = svc.runtime(vmid, false);
-    Json e = vm_status_entry(svc, vmid, *loaded, rt, false);
+  const auto configs = svc.all_configs();
+  std::vector<std::int64_t> visible;
+  for (const auto& [vmid, loaded] : configs) {
+    if (ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) visible.push_back(vmid);
+  }
+  // Cheap: one directory scan, /proc only for VMs with a pid file; no QMP, no process spawned.
+  const auto runtimes = svc.runtimes(visible);
+  for (auto vmid : visible) {
+    const auto& rt = runtimes.at(vmid);
+    Json e = vm_status_entry(svc, vmid, *configs.at(vmid), rt, false);
     if (full) e["qmpstatus"] = rt.running ? rt.qmpstatus : "stopped";
     out.push_back(std::move(e));
   }

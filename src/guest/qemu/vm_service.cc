@@ -6,10 +6,12 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "base/error.h"
 #include "base/log.h"
 #include "base/process.h"
+#include "base/strings.h"
 #include "cluster/config_store.h"
 #include "guest/qemu/kvm_probe.h"
 #include "guest/qemu/net.h"
@@ -286,6 +288,25 @@ VmRuntime VmService::runtime(std::int64_t vmid, bool with_qmp_status) {
     }
   }
   return rt;
+}
+
+std::map<std::int64_t, VmRuntime> VmService::runtimes(const std::vector<std::int64_t>& vmids) {
+  std::set<std::int64_t> with_pid_file;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(VmPaths(options_.run_dir, 0).dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(".pid")) continue;
+    if (auto id = to_int(name.substr(0, name.size() - 4))) with_pid_file.insert(*id);  // "<vmid>.pid" only
+  }
+  std::map<std::int64_t, VmRuntime> out;
+  for (auto vmid : vmids) {
+    if (with_pid_file.count(vmid)) {
+      out[vmid] = runtime(vmid, false);
+    } else {
+      out[vmid].qmpstatus = "stopped";
+    }
+  }
+  return out;
 }
 
 std::string VmService::known_qmpstatus(std::int64_t vmid) {

@@ -111,6 +111,9 @@ class VmService {
 
   // ---- runtime
   VmRuntime runtime(std::int64_t vmid, bool with_qmp_status = false);
+  // The runtime of every VM of a listing: one scan of the run directory finds the VMs with a
+  // pid file, and only those are looked up in /proc (a listing of 1000 stopped VMs opens nothing).
+  std::map<std::int64_t, VmRuntime> runtimes(const std::vector<std::int64_t>& vmids);
   // Connected QMP client; Error 500 "VM <vmid> not running" when it is not.
   std::unique_ptr<QmpClient> qmp(std::int64_t vmid);
   // The command line the VM would start with now (qm showcmd), volumes resolved, nothing started.

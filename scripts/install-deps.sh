@@ -29,6 +29,13 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node + npm run the npm `proxmox-api` client in the tests; a host that has them from elsewhere
+# (NodeSource's nodejs bundles npm and conflicts with Debian's npm package) keeps its own.
+if [[ "${1:-}" != "--bench" ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  for p in nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
 [[ ${#missing[@]} -eq 0 ]] && { echo "deps: all ${#want[@]} packages present"; exit 0; }
 
 echo "deps: installing ${missing[*]}"

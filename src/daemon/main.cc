@@ -48,12 +48,15 @@ class SignalWaiter {
       server.stop();
     });
   }
-  ~SignalWaiter() {
+  // Ends the waiting thread (it may still be inside server.stop()); must run before the server
+  // it was started with is destroyed.
+  void finish() {
     if (thread_.joinable()) {
       pthread_kill(thread_.native_handle(), SIGUSR1);
       thread_.join();
     }
   }
+  ~SignalWaiter() { finish(); }
 
  private:
   sigset_t set_;
@@ -133,6 +136,7 @@ int run(const Options& opt) {
                "(pvesh get /nodes)\n",
                host.c_str(), server.port(), opt.node.c_str(), opt.data_dir.c_str());
   server.run();
+  signals.finish();
   log::info("stopped");
   return 0;
 }

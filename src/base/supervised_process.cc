@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "base/unique_fd.h"
 
 extern char** environ;
 
@@ -32,18 +33,7 @@ constexpr auto kStableRun = std::chrono::seconds(10);
 // Longer output lines are logged in pieces of this size.
 constexpr std::size_t kMaxLine = 4096;
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
+using Fd = UniqueFd;
 
 // The parent's half of the child's start: its own process group, and it dies with pvxd.
 [[noreturn]] void exec_child(pid_t parent, const ChildExec& exec) {

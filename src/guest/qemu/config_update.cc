@@ -576,12 +576,7 @@ Json config_json(const GuestConfig& config, bool current, const std::string& dig
       if (v && !v->empty() && *v != "0") view.values.erase(k);
     }
   }
-  Json out = Json::object();
-  for (const auto& [k, v] : view.values) out[k] = vm_value_json(k, v);
-  if (view.description && !view.description->empty()) out["description"] = *view.description;
-  if (out.contains("cipassword") && !schema::value_text(out["cipassword"]).empty()) out["cipassword"] = kMaskedPassword;
-  out["digest"] = digest;
-  return out;
+  return snapshot_config_json(view, digest);
 }
 
 Json snapshot_config_json(const ConfigSection& snapshot, const std::string& digest) {

@@ -19,6 +19,7 @@
 #include "base/proc_stat.h"
 #include "base/process.h"
 #include "base/strings.h"
+#include "base/unique_fd.h"
 #include "guest/qemu/exit_watcher.h"
 #include "guest/qemu/proc_util.h"
 #include "guest/qemu/qmp.h"
@@ -34,23 +35,7 @@ using namespace std::chrono_literals;
 // How many of QEMU's last output lines a start failure quotes.
 constexpr std::size_t kErrorLines = 5;
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  int release() {
-    int f = fd;
-    fd = -1;
-    return f;
-  }
-};
+using Fd = UniqueFd;
 
 // The QMP socket path names the run directory and the VMID, so it identifies the VM. Proxmox's
 // QEMU also takes `-id <vmid>` (upstream QEMU rejects it); when present it must agree.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "schema/schema.h"
 
 namespace pvx::guest::qemu {
@@ -120,12 +121,7 @@ class FdMonitor {
   std::string buffer_;
 };
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+using Fd = UniqueFd;
 
 // Polls query-migrate until the migration left its running states.
 void wait_migration(const std::filesystem::path& socket, std::int64_t vmid, std::chrono::milliseconds timeout,

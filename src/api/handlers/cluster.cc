@@ -43,14 +43,7 @@ Json resources(RequestContext& ctx) {
   }
   if (!type || *type == "vm") {
     if (auto* vms = ctx.services().qemu) {
-      const auto configs = vms->all_configs();
-      std::vector<std::int64_t> visible;
-      for (const auto& [vmid, loaded] : configs) {
-        if (ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) visible.push_back(vmid);
-      }
-      const auto runtimes = vms->runtimes(visible);
-      for (auto vmid : visible) {
-        Json e = vm_status_entry(*vms, vmid, *configs.at(vmid), runtimes.at(vmid), false);
+      for (auto& [vmid, e] : auditable_vm_entries(ctx, *vms, false)) {
         // The listing's `cpus` is the resources' `maxcpu`.
         e["maxcpu"] = e["cpus"];
         e.erase("cpus");

@@ -55,6 +55,12 @@ void remove_vm_access(auth::AuthService& auth, std::int64_t vmid);
 std::string spawn_vm_task(RequestContext& ctx, const std::string& type, std::int64_t vmid,
                           std::function<void(tasks::TaskContext&)> fn);
 
+// The VMs of this node the caller may audit (VM.Audit), each with its listing entry: what
+// GET /nodes/{node}/qemu and /cluster/resources show (`qmpstatus` only when asked, as `full`
+// does). No QMP; /proc only for running VMs.
+std::vector<std::pair<std::int64_t, Json>> auditable_vm_entries(RequestContext& ctx, guest::qemu::VmService& svc,
+                                                                bool with_qmpstatus);
+
 // One VM as listings and /status/current show it (PVE's vmstatus): config figures plus what
 // /proc and /sys say; `blockstats` adds QMP's disk counters (one VM, not listings).
 Json vm_status_entry(guest::qemu::VmService& svc, std::int64_t vmid, const guest::qemu::LoadedConfig& loaded,

@@ -83,25 +83,33 @@ Json vm_status_entry(gq::VmService& svc, std::int64_t vmid, const gq::LoadedConf
   return e;
 }
 
+std::vector<std::pair<std::int64_t, Json>> auditable_vm_entries(RequestContext& ctx, gq::VmService& svc,
+                                                                bool with_qmpstatus) {
+  const auto configs = svc.all_configs();
+  std::vector<std::int64_t> visible;
+  for (const auto& [vmid, loaded] : configs) {
+    if (ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) visible.push_back(vmid);
+  }
+  // One directory scan finds the VMs with a pid file; only those are looked up in /proc.
+  const auto runtimes = svc.runtimes(visible);
+  std::vector<std::pair<std::int64_t, Json>> out;
+  out.reserve(visible.size());
+  for (auto vmid : visible) {
+    const auto& rt = runtimes.at(vmid);
+    Json e = vm_status_entry(svc, vmid, *configs.at(vmid), rt, false);
+    if (with_qmpstatus) e["qmpstatus"] = rt.running ? rt.qmpstatus : "stopped";
+    out.emplace_back(vmid, std::move(e));
+  }
+  return out;
+}
+
 namespace {
 
 Json list_vms(RequestContext& ctx) {
   auto& svc = vm_service(ctx);
   const bool full = ctx.flag("full");
   Json out = Json::array();
-  const auto configs = svc.all_configs();
-  std::vector<std::int64_t> visible;
-  for (const auto& [vmid, loaded] : configs) {
-    if (ctx.allowed("/vms/" + std::to_string(vmid), {"VM.Audit"})) visible.push_back(vmid);
-  }
-  // Cheap: one directory scan, /proc only for VMs with a pid file; no QMP, no process spawned.
-  const auto runtimes = svc.runtimes(visible);
-  for (auto vmid : visible) {
-    const auto& rt = runtimes.at(vmid);
-    Json e = vm_status_entry(svc, vmid, *configs.at(vmid), rt, false);
-    if (full) e["qmpstatus"] = rt.running ? rt.qmpstatus : "stopped";
-    out.push_back(std::move(e));
-  }
+  for (auto& [vmid, e] : auditable_vm_entries(ctx, svc, full)) out.push_back(std::move(e));
   return out;
 }
 

@@ -398,6 +398,22 @@ StageResult stage_changes(GuestConfig& config, const ConfigChanges& changes, std
   return result;
 }
 
+namespace {
+
+// A pending description replaces the main one (an empty one removes it); true when there was one.
+bool apply_pending_description(GuestConfig& config) {
+  if (!config.pending.description) return false;
+  if (config.pending.description->empty()) {
+    config.main.description.reset();
+  } else {
+    config.main.description = config.pending.description;
+  }
+  config.pending.description.reset();
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::string> apply_pending(GuestConfig& config, std::int64_t vmid, ApplyInfo* info) {
   std::vector<std::string> to_free;
   ApplyInfo local;
@@ -433,14 +449,7 @@ std::vector<std::string> apply_pending(GuestConfig& config, std::int64_t vmid, A
 
   cleanup_pending(config);
 
-  if (config.pending.description) {
-    if (config.pending.description->empty()) {
-      config.main.description.reset();
-    } else {
-      config.main.description = config.pending.description;
-    }
-    config.pending.description.reset();
-  }
+  apply_pending_description(config);
 
   const std::map<std::string, std::string> values = config.pending.values;
   for (const auto& [opt, value] : values) {
@@ -480,15 +489,7 @@ bool is_fast_plug(std::string_view key) {
 
 std::vector<std::string> apply_fast_plug(GuestConfig& config) {
   std::vector<std::string> applied;
-  if (config.pending.description) {
-    if (config.pending.description->empty()) {
-      config.main.description.reset();
-    } else {
-      config.main.description = config.pending.description;
-    }
-    config.pending.description.reset();
-    applied.push_back("description");
-  }
+  if (apply_pending_description(config)) applied.push_back("description");
   for (auto it = config.pending.values.begin(); it != config.pending.values.end();) {
     if (!is_fast_plug(it->first)) {
       ++it;

@@ -8,6 +8,7 @@
 5. storage (storage_bench.py): a 1 GiB upload vs dd, and listing 10 000 volumes.
 6. network (network_bench.py, root): 100 bridges staged, applied and listed in a namespace.
 7. VMs (qemu_bench.py): start to QMP ready vs bare QEMU, hard stop, 1 000 VMs listed, config read.
+8. containers (lxc_bench.py, root): start vs lxc-start + lxc-wait, stop vs lxc-stop -k, 1 000 listed.
 
 Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402  (the same daemon start/stop and CLI bootstrap as the tests)
 import network_bench  # noqa: E402
 import qemu_bench  # noqa: E402
+import lxc_bench  # noqa: E402
 import storage_bench  # noqa: E402
 
 WRK_THREADS, WRK_CONNS, WRK_SECONDS = 2, 64, 10
@@ -172,6 +174,14 @@ def main():
                 daemon, vm_session, daemon.node, run_wrk,
                 write_lua(os.path.join(work, "vm-token.lua"), headers={"Authorization": auth}))
             results["pvxd_rss_with_1000_vms_kib"] = vm_rss_kib(daemon.proc.pid)
+        if lxc_bench.available():
+            ct_session = requests.Session()
+            ct_session.headers["Authorization"] = auth
+            results["lxc_start_stop"] = lxc_bench.start_stop(daemon, ct_session, daemon.node)
+            results["lxc_1000_cts"] = lxc_bench.many_cts(
+                daemon, ct_session, daemon.node, run_wrk,
+                write_lua(os.path.join(work, "ct-token.lua"), headers={"Authorization": auth}))
+            results["pvxd_rss_with_1000_cts_kib"] = vm_rss_kib(daemon.proc.pid)
         if os.geteuid() == 0:
             results["network_100_bridges"] = network_bench.bridges_apply_and_list()
 
@@ -264,6 +274,27 @@ def main():
             % (qm["config_read"]["p50_ms"], qm["config_read"]["p99_ms"]),
             "| defining the %d VMs (POST /nodes/{node}/qemu, tasks awaited) | %.1f s | |" % (qm["vms"], qm["create_seconds"]),
             "| pvxd RSS with them | %s KiB | |" % results.get("pvxd_rss_with_1000_vms_kib"),
+            "",
+        ]
+    cs, cm = results.get("lxc_start_stop"), results.get("lxc_1000_cts")
+    if cs and cm:
+        lines += [
+            "## Containers",
+            "",
+            "| metric | value | goal |",
+            "|---|---|---|",
+            "| API start (vzstart task ended, RUNNING), p50 of %d | %.1f ms | <= %.1f ms (1.5 x bare + 10 ms) |"
+            % (cs["rounds"], cs["api_start_ms_p50"], cs["start_goal_ms"]),
+            "| the same config by hand: lxc-start -d + lxc-wait RUNNING, p50 | %.1f ms | |" % cs["bare_start_ms_p50"],
+            "| force stop through the API (vzstop task ended), p50 | %.1f ms | |" % cs["api_stop_ms_p50"],
+            "| lxc-stop -k, p50 | %.1f ms | |" % cs["bare_stop_ms_p50"],
+            "| GET /nodes/{node}/lxc with %d containers, one client, p50 / p99 | %s / %s ms | p50 < 10 ms |"
+            % (cm["cts"], cm["list_one_client"]["p50_ms"], cm["list_one_client"]["p99_ms"]),
+            "| the same, 4 concurrent clients on the 2 cores, p50 / p99 | %s / %s ms | |"
+            % (cm["list"]["p50_ms"], cm["list"]["p99_ms"]),
+            "| defining the %d containers (POST /nodes/{node}/lxc, tasks awaited) | %.1f s | |"
+            % (cm["cts"], cm["create_seconds"]),
+            "| pvxd RSS with them | %s KiB | |" % results.get("pvxd_rss_with_1000_cts_kib"),
             "",
         ]
     with open(os.path.join(out_dir, "README.md"), "w") as f:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes src/guest/qemu/vm_config_keys.json: the declared keys of a VM config.
+"""Writes src/guest/qemu/vm_config_keys.json and src/guest/lxc/ct_config_keys.json: the declared
+keys of a VM config and of a container config.
 
 Source: the reference API dump (pve-api-schema.json, a list of PVE apidoc endpoint objects). The
 parameters of POST /nodes/{node}/qemu/{vmid}/config are the settable config keys, minus the
@@ -13,7 +14,14 @@ their keys are declared in NAMED_FORMATS below (from qemu-server's format declar
 config readers can parse those values too. Keys written "scsi[n]" in the dump are expanded with
 INDEXED (the index ranges qemu-server declares).
 
-Usage: scripts/gen-vm-config-schema.py [path/to/pve-api-schema.json] [output.json]
+Containers: the parameters of PUT /nodes/{node}/lxc/{vmid}/config, with CT_INDEXED counts
+(pve-container's limits) and the formats its dump names only by name in CT_NAMED_PATTERNS.
+
+The container API's method declarations (parameters, returns, permissions, names) are copied
+as data into src/api/handlers/lxc_api.json, which the lxc handlers declare themselves from
+(api/reference_method.h), so they match PVE's shapes exactly.
+
+Usage: scripts/gen-vm-config-schema.py [path/to/pve-api-schema.json] [output.json] [ct-output.json]
 The output is committed; a clean clone builds without the reference dump.
 """
 import json
@@ -23,6 +31,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_REF = os.path.join(HERE, "..", "..", "shared", "reference", "pve-api-schema.json")
 DEFAULT_OUT = os.path.join(HERE, "..", "src", "guest", "qemu", "vm_config_keys.json")
+DEFAULT_CT_OUT = os.path.join(HERE, "..", "src", "guest", "lxc", "ct_config_keys.json")
 
 # Parameters of the config methods that are not config keys.
 METHOD_PARAMS = {
@@ -156,6 +165,56 @@ NAMED_PATTERNS = {
 }
 
 
+# Container config: parameters of the config method that are not keys, and index ranges.
+CT_METHOD_PARAMS = {"node", "vmid", "digest", "delete", "revert"}
+CT_INDEXED = {"dev": 256, "mp": 256, "net": 32, "unused": 256}
+CT_NAMED_PATTERNS = {}
+
+
+def write_ct_keys(dump, out):
+    method = next(e for e in dump
+                  if e["path"] == "/nodes/{node}/lxc/{vmid}/config" and e["method"] == "PUT")
+    keys = {name: schema for name, schema in sorted(method["parameters"].items())
+            if name not in CT_METHOD_PARAMS}
+    for name in CT_INDEXED:
+        if f"{name}[n]" not in keys:
+            sys.exit(f"indexed key {name}[n] is not in the reference")
+    data = {
+        "source": "PUT /nodes/{node}/lxc/{vmid}/config of the reference API dump",
+        "indexed": CT_INDEXED,
+        "named_formats": {},
+        "named_patterns": CT_NAMED_PATTERNS,
+        "keys": keys,
+    }
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {len(keys)} keys to {out}")
+
+
+# Container endpoints pvx serves from the reference declarations (the per-guest firewall, RRD,
+# SPICE and migration tunnels belong to other work).
+CT_API_SKIP = ("/firewall", "/mtunnel", "/remote_migrate", "/rrd", "/spiceproxy")
+CT_API_OUT = os.path.join(HERE, "..", "src", "api", "handlers", "lxc_api.json")
+
+
+def write_ct_api(dump, out):
+    methods = {}
+    for e in dump:
+        path = e["path"]
+        if not path.startswith("/nodes/{node}/lxc") or any(s in path for s in CT_API_SKIP):
+            continue
+        keep = {k: e[k] for k in ("name", "description", "parameters", "returns", "permissions",
+                                  "protected", "proxyto", "allowtoken") if k in e}
+        methods[e["method"] + " " + path] = keep
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump({"source": "the /nodes/{node}/lxc entries of the reference API dump", "methods": methods,
+                   "indexed": CT_INDEXED},
+                  f, indent=1, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {len(methods)} container methods to {out}")
+
+
 def main():
     ref = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_REF
     out = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
@@ -190,6 +249,8 @@ def main():
         json.dump(data, f, indent=1, sort_keys=True, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {len(keys)} keys to {out}")
+    write_ct_keys(dump, sys.argv[3] if len(sys.argv) > 3 else DEFAULT_CT_OUT)
+    write_ct_api(dump, CT_API_OUT)
 
 
 if __name__ == "__main__":

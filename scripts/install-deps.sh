@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages pvx needs to build, run and test.
 # Runtime tools: qemu-utils (qemu-img for disk images), qemu-system-x86 + ovmf (VMs, UEFI),
 # swtpm (virtual TPMs), genisoimage (cloud-init images), btrfs-progs (the btrfs storage),
-# dnsmasq-base (DHCP/DNS on pvx's NAT bridges; the binary only, no system service) and nftables.
+# dnsmasq-base (DHCP/DNS on pvx's NAT bridges; the binary only, no system service), nftables and
+# lxc (liblxc's tools and its common container configs under /usr/share/lxc/config).
 # Idempotent: packages already present are skipped without touching apt.
 set -euo pipefail
 
@@ -11,9 +12,9 @@ build_pkgs=(
   libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
   libpam0g-dev libcrypt-dev zlib1g-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnl-3-dev libnl-route-3-dev libnftables-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev lxc-dev libarchive-dev
 )
-run_pkgs=( qemu-utils qemu-system-x86 ovmf swtpm swtpm-tools genisoimage btrfs-progs dnsmasq-base nftables iproute2 )
+run_pkgs=( qemu-utils qemu-system-x86 ovmf swtpm swtpm-tools genisoimage btrfs-progs dnsmasq-base nftables iproute2 lxc )
 # lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target;
 # busybox: udhcpc, the DHCP client of the network tests' namespaces;
 # ansible: its community.general proxmox modules are one of the real clients under test;

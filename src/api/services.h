@@ -9,6 +9,7 @@ namespace pvx::auth { class AuthService; }
 namespace pvx::storage { class StorageService; }
 namespace pvx::network { class NetworkService; }
 namespace pvx::guest::qemu { class VmService; }
+namespace pvx::guest::lxc { class CtService; }
 
 namespace pvx::api {
 
@@ -23,6 +24,7 @@ struct Services {
   storage::StorageService* storage = nullptr;
   network::NetworkService* network = nullptr;
   guest::qemu::VmService* qemu = nullptr;
+  guest::lxc::CtService* lxc = nullptr;
   const Router* router = nullptr;
   std::int64_t started_at = 0;       // pvxd start, unix time
 };

@@ -41,6 +41,9 @@ std::string pvesm_local_usage();
 std::optional<int> run_qm_local(const Args& args, const GlobalOptions& global);
 std::string qm_local_usage();
 // `qm importovf`: a VM from an OVF descriptor and its disk images.
+// pct exec, enter, console, push, pull and unlock run here; nullopt for other commands.
+std::optional<int> run_pct_local(const Args& args, const GlobalOptions& global);
+std::string pct_local_usage();
 int qm_importovf(const Args& args, const GlobalOptions& global);
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);

@@ -1,5 +1,6 @@
 #include "cli/printers.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -62,6 +63,21 @@ std::string qm_list(const nlohmann::json& data) {
   return out;
 }
 
+// `pct list`: PVE's columns, sorted by id.
+std::string pct_list(nlohmann::json data) {
+  std::sort(data.begin(), data.end(), [](const auto& a, const auto& b) { return num(a, "vmid") < num(b, "vmid"); });
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-10s %-10s %-12s %-20s\n", "VMID", "Status", "Lock", "Name");
+  out += line;
+  for (const auto& v : data) {
+    std::snprintf(line, sizeof line, "%-10lld %-10s %-12s %-20s\n", static_cast<long long>(num(v, "vmid")),
+                  str(v, "status").c_str(), str(v, "lock").c_str(), str(v, "name").c_str());
+    out += line;
+  }
+  return out;
+}
+
 // `qm config`: "key: value" lines, description first as PVE prints it, digest left out.
 std::string qm_config(const nlohmann::json& data) {
   std::string out;
@@ -91,14 +107,15 @@ std::string qm_pending(const nlohmann::json& data) {
 std::optional<std::string> print_named(const std::string& printer, const nlohmann::json& data) {
   if (data.is_object()) {
     if (printer == "qm-status") return "status: " + str(data, "status") + "\n";
-    if (printer == "qm-config") return qm_config(data);
+    if (printer == "qm-config" || printer == "pct-config") return qm_config(data);
     return std::nullopt;
   }
   if (!data.is_array()) return std::nullopt;
   if (printer == "storage-status") return storage_status(data);
   if (printer == "storage-content") return storage_content(data);
   if (printer == "qm-list") return qm_list(data);
-  if (printer == "qm-pending") return qm_pending(data);
+  if (printer == "pct-list") return pct_list(data);
+  if (printer == "qm-pending" || printer == "pct-pending") return qm_pending(data);
   return std::nullopt;
 }
 

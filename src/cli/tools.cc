@@ -107,6 +107,7 @@ std::string tool_usage(const api::Router& router, const std::string& tool) {
   for (const auto& a : aliases) out += "\n  " + command_usage(tool, a);
   if (tool == "pvesm") out += pvesm_local_usage();
   if (tool == "qm") out += qm_local_usage();
+  if (tool == "pct") out += pct_local_usage();
   return out;
 }
 

@@ -18,6 +18,8 @@
 #include "base/log.h"
 #include "cluster/sqlite_store.h"
 #include "daemon/options.h"
+#include "guest/lxc/ct_service.h"
+#include "guest/lxc/lxc_runtime.h"
 #include "guest/qemu/vm_service.h"
 #include "http/server.h"
 #include "network/network_service.h"
@@ -94,6 +96,11 @@ int run(const Options& opt) {
                               {.node = opt.node, .run_dir = opt.data_dir / "run", .data_dir = opt.data_dir,
                                .force_tcg = opt.no_kvm});
   qemu.start_up();
+  guest::lxc::CtService lxc(store, storage,
+                            {.node = opt.node,
+                             .run_dir = std::filesystem::absolute(opt.data_dir / "run"),
+                             .self_exe = std::filesystem::read_symlink("/proc/self/exe")});
+  lxc.start_up();
   // After the services its tasks use, so that stopping pvxd ends the tasks first.
   tasks::TaskRunner tasks(opt.data_dir / "tasks", opt.node);
   tasks.reconcile();
@@ -108,6 +115,7 @@ int run(const Options& opt) {
                          .storage = &storage,
                          .network = &network,
                          .qemu = &qemu,
+                         .lxc = &lxc,
                          .router = &router,
                          .started_at = static_cast<std::int64_t>(std::time(nullptr))};
   api::Dispatcher dispatcher(services);
@@ -145,6 +153,9 @@ int run(const Options& opt) {
 }  // namespace pvx::daemon
 
 int main(int argc, char** argv) {
+  // The one-shot container starter pvxd runs itself as (guest/lxc/lxc_runtime.h): liblxc forks
+  // the container's monitor, which must happen in a fresh single-threaded process.
+  if (argc == 4 && std::string(argv[1]) == "--lxc-start") return pvx::guest::lxc::lxc_start_main(argv[2], argv[3]);
   try {
     auto opt = pvx::daemon::parse_options(argc, argv);
     if (opt.debug) pvx::log::set_level(pvx::log::Level::debug);

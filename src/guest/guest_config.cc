@@ -42,6 +42,22 @@ std::pair<std::string, std::string> split_key_line(const std::string& line) {
   return {key, rtrim(line.substr(start))};
 }
 
+// A raw LXC line: "lxc.<key>: value" or "lxc.<key> = value" (pve-container accepts both).
+std::optional<std::pair<std::string, std::string>> split_raw_lxc_line(const std::string& line) {
+  if (!line.starts_with("lxc.")) return std::nullopt;
+  std::size_t i = 4;
+  auto key_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  };
+  while (i < line.size() && key_char(line[i])) ++i;
+  std::string key = line.substr(0, i);
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+  if (i >= line.size() || (line[i] != ':' && line[i] != '=')) return std::nullopt;
+  ++i;
+  while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+  return std::make_pair(key, rtrim(line.substr(i)));
+}
+
 // PVE reads a snapshot's state from any line ending in "snapstate: prepare|delete".
 std::optional<std::string> snapstate_of(const std::string& line) {
   std::size_t at = line.rfind("snapstate:");
@@ -142,6 +158,7 @@ std::string print_section(const ConfigSection& section, bool pending,
   std::map<std::string, std::string> all = section.values;
   for (const auto& [k, v] : extra) all[k] = v;
   for (const auto& [key, value] : all) out += key + ": " + value + "\n";
+  for (const auto& [key, value] : section.raw_lxc) out += key + ": " + value + "\n";
   return out;
 }
 
@@ -222,6 +239,10 @@ GuestConfig parse_guest_config(std::string_view text, std::int64_t vmid, std::ve
     }
     // Key lines are split by hand: values (sshkeys, args) can be long, and std::regex recurses
     // per character.
+    if (auto raw = split_raw_lxc_line(line)) {
+      section->raw_lxc.push_back(std::move(*raw));
+      continue;
+    }
     auto [key, value] = split_key_line(line);
     if (key == "description" && !value.empty()) {
       if (!descr) descr = std::string();

@@ -2,7 +2,8 @@
 // A guest's config file (`nodes/<node>/qemu-server/<vmid>.conf`, `.../lxc/<vmid>.conf`) as text
 // <-> model, by PVE's rules: `#` lines are the section's description (encoded as config/text_codec),
 // `key: value` lines, then `[PENDING]` (with `delete:`), `[special:cloudinit]` and snapshot sections.
-// Keys are kept in a std::map: byte order is PVE's write order (`net10` before `net2`).
+// Keys are kept in a std::map: byte order is PVE's write order (`net10` before `net2`); raw
+// `lxc.*` lines of container configs keep their order in a list.
 // Shared by VMs and containers; what the keys mean lives in guest/qemu and guest/lxc.
 #include <cstdint>
 #include <map>
@@ -18,6 +19,9 @@ struct ConfigSection {
   // (written as a lone "#").
   std::optional<std::string> description;
   std::map<std::string, std::string> values;
+  // Container configs only: raw `lxc.*` lines in file order. They may repeat (several
+  // lxc.cgroup2.devices.allow) and are written after the other keys, as pve-container does.
+  std::vector<std::pair<std::string, std::string>> raw_lxc;
 
   bool has(const std::string& key) const { return values.count(key) != 0; }
   std::optional<std::string> get(const std::string& key) const;

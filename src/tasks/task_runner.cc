@@ -137,6 +137,11 @@ void TaskRunner::Impl::run(std::shared_ptr<Task> task, std::string type, std::st
   try {
     fn(ctx);
     status = ctx.warnings() ? "WARNINGS: " + std::to_string(ctx.warnings()) : "OK";
+  } catch (const Error& e) {
+    // A parameter error names its parameters; the task's status says which, as PVE's does.
+    std::string msg = e.what();
+    for (const auto& [k, v] : e.params()) msg += (msg.ends_with(".") ? " " : "; ") + k + ": " + v;
+    status = error_status(msg);
   } catch (const std::exception& e) {
     status = error_status(e.what());
   } catch (...) {

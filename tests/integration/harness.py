@@ -140,7 +140,26 @@ class Daemon:
     def cleanup(self):
         self.kill()
         self.kill_guests()
+        self.stop_containers()
+        self.unmount_all()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def stop_containers(self):
+        """Containers outlive pvxd too: a suite's leftovers are stopped through liblxc's tool."""
+        lxcpath = os.path.join(self.data_dir, "run", "lxc")
+        if not os.path.isdir(lxcpath):
+            return
+        for name in os.listdir(lxcpath):
+            if os.path.exists(os.path.join(lxcpath, name, "init.pid")):
+                subprocess.run(["lxc-stop", "-P", lxcpath, "-n", name, "-k"], capture_output=True, timeout=60)
+
+    def unmount_all(self):
+        """Volumes a failed test left mounted below the data directory (deepest first), so the
+        removal that follows never walks into a mounted filesystem."""
+        with open("/proc/self/mounts") as f:
+            points = [line.split()[1].replace("\\040", " ") for line in f]
+        for point in sorted((p for p in points if p.startswith(self.root + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
 
     def kill_guests(self):
         """Guests outlive pvxd by design; a suite's leftovers (a failed test's VM) die with its data dir.
@@ -402,16 +421,26 @@ def in_own_netns():
     return bool(os.environ.get(NETNS_ENV))
 
 
-def rerun_in_own_netns(script, prefix):
+# `ip netns exec` mounts a fresh /sys, which hides the cgroup hierarchies below it; liblxc needs
+# them. This keeps them: bound aside, a sysfs of the namespace mounted, moved back on top.
+_KEEP_CGROUPS = ('set -e; d=$(mktemp -d); mount --rbind /sys/fs/cgroup "$d"; '
+                 'mount -t sysfs sysfs /sys; mount --move "$d" /sys/fs/cgroup; rmdir "$d"; exec "$@"')
+
+
+def rerun_in_own_netns(script, prefix, cgroups=False):
     """Re-runs `script` inside a fresh network namespace (its loopback up) and returns its exit
     code. Its bridges, taps and test hosts never touch the host's network, and nothing it
-    started outlives it: a leaked dnsmasq or QEMU would hold the namespace."""
+    started outlives it: a leaked dnsmasq or QEMU would hold the namespace. With `cgroups`, the
+    cgroup hierarchies stay visible (container suites)."""
     ns = "%s-%d" % (prefix, os.getpid())
     subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
     try:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
         env = dict(os.environ, **{NETNS_ENV: ns})
         cmd = ["ip", "netns", "exec", ns, sys.executable, os.path.abspath(script)] + sys.argv[1:]
+        if cgroups:
+            cmd = ["nsenter", "--net=/run/netns/" + ns, "unshare", "-m", "--propagation", "private",
+                   "sh", "-c", _KEEP_CGROUPS, "sh", sys.executable, os.path.abspath(script)] + sys.argv[1:]
         return subprocess.run(cmd, env=env).returncode
     finally:
         pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()

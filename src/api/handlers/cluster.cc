@@ -9,6 +9,7 @@
 #include "api/handlers/storage_common.h"
 #include "api/handlers/task_json.h"
 #include "api/handlers/vmid_range.h"
+#include "api/handlers/lxc_common.h"
 #include "guest/qemu/vm_service.h"
 #include "storage/storage_service.h"
 #include "tasks/task_runner.h"
@@ -51,6 +52,16 @@ Json resources(RequestContext& ctx) {
         e.erase("serial");
         e["id"] = "qemu/" + std::to_string(vmid);
         e["type"] = "qemu";
+        e["node"] = node;
+        if (!e.contains("template")) e["template"] = 0;
+        out.push_back(std::move(e));
+      }
+    }
+    if (auto* cts = ctx.services().lxc) {
+      for (auto& [vmid, e] : auditable_ct_entries(ctx, *cts)) {
+        e["maxcpu"] = e["cpus"];
+        for (const char* k : {"cpus", "pid", "swap", "maxswap"}) e.erase(k);
+        e["id"] = "lxc/" + std::to_string(vmid);
         e["node"] = node;
         if (!e.contains("template")) e["template"] = 0;
         out.push_back(std::move(e));

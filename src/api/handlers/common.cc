@@ -36,4 +36,10 @@ Json local_node_entry(RequestContext& ctx, bool with_usage) {
   return e;
 }
 
+std::string param_text(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
+  return v.dump();
+}
+
 }  // namespace pvx::api::handlers

@@ -18,6 +18,9 @@ Json dir_index(const std::vector<std::string>& names, const std::string& key = "
 // The returns schema of such an index: array of objects with one string property and a child link.
 schema::Schema dir_index_returns(const std::string& key = "subdir");
 
+// An API parameter value as config text: strings as they are, booleans 1/0, numbers printed.
+std::string param_text(const Json& v);
+
 // The version pvx reports where PVE reports pve-manager's.
 inline constexpr const char* kPveVersion = "9.1.3";
 inline constexpr const char* kPveRelease = "9.1";

@@ -3,6 +3,7 @@
 // joins the WebSocket to the VM's VNC or serial unix socket (guest/qemu/console_*), and
 // spiceproxy explains that SPICE is not there yet. No TCP port is opened for any of them.
 #include "api/handlers/common.h"
+#include "api/handlers/console_common.h"
 #include "api/handlers/qemu_common.h"
 #include "api/handlers/register.h"
 #include "auth/auth_service.h"
@@ -23,7 +24,6 @@ namespace qemu = guest::qemu;
 constexpr std::size_t kCertLimit = 8192;  // PVE reads at most this much of the CA file
 
 
-std::string acl_path(std::int64_t vmid) { return "/vms/" + std::to_string(vmid); }
 
 // The `type` of a `vga` property string ("qxl,memory=32", "type=serial0"); "" when unset.
 std::string vga_type(const guest::ConfigSection& conf) {
@@ -52,31 +52,6 @@ std::string vnc_password() {
     }
   }
   return out;
-}
-
-// Reserves the session, starts the task that serves it and makes the ticket. The task is
-// PVE's "vncproxy" for both VNC and terminals.
-struct Reserved {
-  std::shared_ptr<qemu::ConsoleSession> session;
-  std::string upid;
-  std::string ticket;
-};
-
-Reserved reserve_console(RequestContext& ctx, std::int64_t vmid, qemu::ConsoleTarget target) {
-  const std::string user = ctx.who().full();
-  auto& sessions = qemu::ConsoleSessions::host();
-  auto session = sessions.reserve(vmid, user, std::move(target));
-  try {
-    std::string ticket = ctx.services().auth->assemble_vnc_ticket(user, acl_path(vmid), session->port());
-    auto upid = ctx.services().tasks->spawn("vncproxy", std::to_string(vmid), user,
-                                            [session](tasks::TaskContext& task) {
-                                              qemu::ConsoleSessions::host().serve(session, task);
-                                            });
-    return {session, upid.str(), std::move(ticket)};
-  } catch (...) {
-    sessions.release(session->port());
-    throw;
-  }
 }
 
 Json vncproxy(RequestContext& ctx) {
@@ -141,25 +116,7 @@ Json termproxy(RequestContext& ctx) {
 }
 
 Json vncwebsocket(RequestContext& ctx) {
-  std::int64_t vmid = ctx.integer("vmid");
-  int port = static_cast<int>(ctx.integer("port"));
-  const std::string user = ctx.who().full();
-  const std::string path = acl_path(vmid);
-  auth::AuthService* auth = ctx.services().auth;
-  if (!auth->verify_vnc_ticket(ctx.str("vncticket"), user, path, port)) {
-    throw Error("permission denied - invalid PVEVNC ticket", 401);
-  }
-  vm_service(ctx).load_or_throw(vmid);  // the VM exists
-  if (ctx.websocket_requested()) {
-    auto session = qemu::ConsoleSessions::host().claim(port, vmid, user);
-    // A terminal client proves itself again with its first line, as to PVE's termproxy; the
-    // line must name the user this WebSocket was opened by.
-    ctx.accept_websocket(qemu::make_console_bridge(
-        session, [auth, user, path, port](const std::string& line_user, const std::string& ticket) {
-          return line_user == user && auth->verify_vnc_ticket(ticket, user, path, port);
-        }));
-  }
-  return {{"port", std::to_string(port)}};
+  return serve_vncwebsocket(ctx, [&] { vm_service(ctx).load_or_throw(ctx.integer("vmid")); });
 }
 
 Json spiceproxy(RequestContext& ctx) {
@@ -177,6 +134,47 @@ Json spiceproxy(RequestContext& ctx) {
 Permission console_permission() { return perm("/vms/{vmid}", {"VM.Console"}); }
 
 }  // namespace
+
+// Reserves the session, starts the task that serves it and makes the ticket. The task is
+// PVE's "vncproxy" for both VNC and terminals.
+ConsoleReservation reserve_console(RequestContext& ctx, std::int64_t vmid, qemu::ConsoleTarget target) {
+  const std::string user = ctx.who().full();
+  auto& sessions = qemu::ConsoleSessions::host();
+  auto session = sessions.reserve(vmid, user, std::move(target));
+  try {
+    std::string ticket = ctx.services().auth->assemble_vnc_ticket(user, "/vms/" + std::to_string(vmid), session->port());
+    auto upid = ctx.services().tasks->spawn("vncproxy", std::to_string(vmid), user,
+                                            [session](tasks::TaskContext& task) {
+                                              qemu::ConsoleSessions::host().serve(session, task);
+                                            });
+    return {session, upid.str(), std::move(ticket)};
+  } catch (...) {
+    sessions.release(session->port());
+    throw;
+  }
+}
+
+Json serve_vncwebsocket(RequestContext& ctx, const std::function<void()>& check_guest) {
+  std::int64_t vmid = ctx.integer("vmid");
+  int port = static_cast<int>(ctx.integer("port"));
+  const std::string user = ctx.who().full();
+  const std::string path = "/vms/" + std::to_string(vmid);
+  auth::AuthService* auth = ctx.services().auth;
+  if (!auth->verify_vnc_ticket(ctx.str("vncticket"), user, path, port)) {
+    throw Error("permission denied - invalid PVEVNC ticket", 401);
+  }
+  check_guest();
+  if (ctx.websocket_requested()) {
+    auto session = qemu::ConsoleSessions::host().claim(port, vmid, user);
+    // A terminal client proves itself again with its first line, as to PVE's termproxy; the
+    // line must name the user this WebSocket was opened by.
+    ctx.accept_websocket(qemu::make_console_bridge(
+        session, [auth, user, path, port](const std::string& line_user, const std::string& ticket) {
+          return line_user == user && auth->verify_vnc_ticket(ticket, user, path, port);
+        }));
+  }
+  return {{"port", std::to_string(port)}};
+}
 
 void register_qemu_console(Router& r) {
   r.add({

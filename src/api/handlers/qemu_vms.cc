@@ -118,12 +118,6 @@ const std::set<std::string> kCreateOnly = {"node",  "vmid",   "archive", "bwlimi
                                            "pool",  "start",  "storage", "unique",       "live-restore",
                                            "ha-managed", "import-working-storage"};
 
-std::string param_text(const Json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
-  return v.dump();
-}
-
 Json create_vm(RequestContext& ctx) {
   auto& svc = vm_service(ctx);
   const auto vmid = ctx.integer("vmid");

@@ -3,11 +3,16 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
 
 #include <chrono>
 #include <optional>
@@ -42,7 +47,6 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
 
   asio::awaitable<void> run(http::WebSocket& ws) override {
     auto executor = co_await asio::this_coro::executor;
-    socket_.emplace(executor);
     deadline_.emplace(executor);
     std::weak_ptr<ConsoleBridge> weak = weak_from_this();
     session_->set_abort([weak, executor] {
@@ -61,16 +65,29 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
     if (aborted_) co_return;
     if (terminal && !co_await ws.write("OK")) co_return;
 
-    auto [ec] = co_await socket_->async_connect(unix_stream::endpoint(session_->target().socket.string()), kNoThrow);
+    std::string what = terminal ? session_->target().serial : "VNC";
+    std::string failure;
+    if (session_->target().open) {
+      // A descriptor the target opens itself (a container's console pty).
+      try {
+        stream_.emplace(executor, session_->target().open());
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+    } else {
+      unix_stream::socket socket(executor);
+      auto [ec] = co_await socket.async_connect(unix_stream::endpoint(session_->target().socket.string()), kNoThrow);
+      if (ec) failure = ec.message();
+      else stream_.emplace(executor, socket.release());
+    }
     if (aborted_) co_return;
-    if (ec) {
-      std::string what = terminal ? session_->target().serial : "VNC";
-      log::warn("VM " + std::to_string(session_->vmid()) + ": unable to connect to " + what + " socket - " +
-                ec.message());
-      if (terminal) co_await ws.write("unable to connect to " + what + " - " + ec.message() + "\r\n");
+    if (!failure.empty()) {
+      log::warn("guest " + std::to_string(session_->vmid()) + ": unable to connect to " + what + " - " + failure);
+      if (terminal) co_await ws.write("unable to connect to " + what + " - " + failure + "\r\n");
       co_return;
     }
-    if (terminal && !co_await ws.write("starting serial terminal on interface " + session_->target().serial + "\r\n")) {
+    if (terminal && !session_->target().open &&
+        !co_await ws.write("starting serial terminal on interface " + session_->target().serial + "\r\n")) {
       co_return;
     }
     co_await (socket_to_client(ws) && client_to_socket(ws, std::move(rest)));
@@ -107,7 +124,7 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
   asio::awaitable<void> socket_to_client(http::WebSocket& ws) {
     std::vector<char> buffer(kReadChunk);
     for (;;) {
-      auto [ec, n] = co_await socket_->async_read_some(asio::buffer(buffer), kNoThrow);
+      auto [ec, n] = co_await stream_->async_read_some(asio::buffer(buffer), kNoThrow);
       if (ec) break;
       if (!co_await ws.write(std::string_view(buffer.data(), n))) break;
     }
@@ -125,8 +142,9 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
       if (terminal) {
         try {
           for (auto& event : decoder.feed(message)) {
-            // Resize and ping mean nothing to a serial port.
             if (event.kind == TermEvent::Kind::Input) out += event.data;
+            // A pty takes the window size; a serial port has none.
+            if (event.kind == TermEvent::Kind::Resize && session_->target().open) resize(event.cols, event.rows);
           }
         } catch (const Error& e) {
           log::debug("VM " + std::to_string(session_->vmid()) + " terminal: " + e.what());
@@ -136,7 +154,7 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
         out.swap(message);
       }
       if (!out.empty()) {
-        auto [ec, n] = co_await asio::async_write(*socket_, asio::buffer(out), kNoThrow);
+        auto [ec, n] = co_await asio::async_write(*stream_, asio::buffer(out), kNoThrow);
         if (ec) break;
       }
     } while (co_await ws.read(message));
@@ -145,9 +163,17 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
 
   void close_socket() {
     boost::system::error_code ec;
-    if (!socket_ || !socket_->is_open()) return;
-    socket_->shutdown(unix_stream::socket::shutdown_both, ec);
-    socket_->close(ec);
+    if (!stream_ || !stream_->is_open()) return;
+    ::shutdown(stream_->native_handle(), SHUT_RDWR);  // a socket's peer sees the end at once; a pty ignores it
+    stream_->close(ec);
+  }
+
+  void resize(int cols, int rows) {
+    if (cols <= 0 || rows <= 0 || !stream_ || !stream_->is_open()) return;
+    winsize ws{};
+    ws.ws_col = static_cast<unsigned short>(cols);
+    ws.ws_row = static_cast<unsigned short>(rows);
+    ::ioctl(stream_->native_handle(), TIOCSWINSZ, &ws);
   }
 
   // The task was stopped: end the connection from whatever phase it is in.
@@ -162,7 +188,7 @@ class ConsoleBridge final : public http::WebSocketSession, public std::enable_sh
 
   std::shared_ptr<ConsoleSession> session_;
   TicketCheck check_ticket_;
-  std::optional<unix_stream::socket> socket_;
+  std::optional<asio::posix::stream_descriptor> stream_;  // the connected socket or the pty
   std::optional<asio::steady_timer> deadline_;
   Phase phase_ = Phase::Auth;
   bool aborted_ = false;

@@ -28,6 +28,9 @@ struct ConsoleTarget {
   ConsoleKind kind = ConsoleKind::Vnc;
   std::filesystem::path socket;  // QEMU's VNC server or the serial chardev (unix sockets)
   std::string serial;            // "serial0" for a terminal
+  // Instead of `socket`: opens the console itself and returns a descriptor the bridge owns (a
+  // container's tty). Runs on the connection's I/O thread; throws on failure.
+  std::function<int()> open;
 };
 
 // One reserved console. Lifecycle: reserved -> connected (claimed by one WebSocket) -> ended.

@@ -78,6 +78,7 @@ VmService::VmService(cluster::ConfigStore& store, storage::StorageService& stora
       storage_(storage),
       network_(network),
       options_(std::move(options)),
+      configs_(store, options_.node, "qemu-server", "/var/lock/qemu-server/lock-{}.conf"),
       impl_(std::make_unique<Impl>()),
       exit_state_(std::make_shared<ExitState>()) {
   exit_state_->service = this;
@@ -159,27 +160,10 @@ void VmService::write_config(std::int64_t vmid, const GuestConfig& config) {
 }
 
 void VmService::update(std::int64_t vmid, const std::function<bool(GuestConfig&)>& change, const std::string& digest) {
-  auto guard = lock_vm(store_, vmid);
-  auto loaded = load_or_throw(vmid);
-  if (!digest.empty() && digest != loaded.digest) {
-    throw Error("detected modified configuration - file changed by other user? Try again.", 400);
-  }
-  if (!change(loaded.config)) return;
-  write_if_unchanged(store_, config_path(vmid), print_guest_config(loaded.config), loaded.version);
+  configs_.update(vmid, change, digest);
 }
 
-void VmService::create_config(std::int64_t vmid, const GuestConfig& config) {
-  // Any node, VMs and containers: the id is cluster-wide.
-  const std::string id = std::to_string(vmid) + ".conf";
-  for (const auto& path : store_.list("nodes/")) {
-    if (path.ends_with("/qemu-server/" + id) || path.ends_with("/lxc/" + id)) {
-      throw Error("VM " + std::to_string(vmid) + " already exists", 500);
-    }
-  }
-  if (!store_.write(config_path(vmid), print_guest_config(config), 0)) {
-    throw Error("VM " + std::to_string(vmid) + " already exists", 500);
-  }
-}
+void VmService::create_config(std::int64_t vmid, const GuestConfig& config) { configs_.create(vmid, config); }
 
 void VmService::reserve_vmid(std::int64_t vmid) {
   GuestConfig c;
@@ -187,49 +171,14 @@ void VmService::reserve_vmid(std::int64_t vmid) {
   create_config(vmid, c);
 }
 
-void VmService::remove_config(std::int64_t vmid) { store_.remove(config_path(vmid)); }
+void VmService::remove_config(std::int64_t vmid) { configs_.remove(vmid); }
 
 void VmService::with_config_lock(std::int64_t vmid, const std::string& lock, const std::function<void()>& fn,
                                  bool skiplock) {
-  update(vmid, [&](GuestConfig& c) {
-    check_not_locked(c, skiplock);
-    c.main.values["lock"] = lock;
-    return true;
-  });
-  auto clear = [&] {
-    update(vmid, [&](GuestConfig& c) {
-      auto it = c.main.values.find("lock");
-      if (it == c.main.values.end() || it->second != lock) return false;
-      c.main.values.erase(it);
-      return true;
-    });
-  };
-  try {
-    fn();
-  } catch (...) {
-    try {
-      clear();
-    } catch (const std::exception& e) {
-      log::warn("VM " + std::to_string(vmid) + ": cannot clear lock '" + lock + "': " + e.what());
-    }
-    throw;
-  }
-  clear();
+  configs_.with_lock(vmid, lock, fn, skiplock);
 }
 
-std::vector<std::int64_t> VmService::list_vmids() {
-  std::vector<std::int64_t> out;
-  const std::string prefix = "nodes/" + options_.node + "/qemu-server/";
-  for (const auto& path : store_.list(prefix)) {
-    std::string name = path.substr(prefix.size());
-    if (!name.ends_with(".conf")) continue;
-    name.resize(name.size() - 5);
-    if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    out.push_back(std::stoll(name));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::int64_t> VmService::list_vmids() { return configs_.list_vmids(); }
 
 std::map<std::int64_t, std::shared_ptr<const LoadedConfig>> VmService::all_configs() {
   const auto revision = store_.revision();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "guest/guest_config.h"
+#include "guest/guest_configs.h"
 #include "guest/qemu/cfg2cmd.h"
 #include "guest/qemu/vm_summary.h"
 #include "guest/qemu/qemu_process.h"
@@ -224,6 +225,7 @@ class VmService {
   storage::StorageService& storage_;
   network::NetworkService* network_;
   VmServiceOptions options_;
+  GuestConfigs configs_;
   HostFacts host_;
   std::string kvm_reason_;
   std::unique_ptr<Impl> impl_;

@@ -253,3 +253,27 @@ TEST(GuestConfig, UnusedHelpers) {
 
 }  // namespace
 }  // namespace pvx::guest
+
+namespace pvx::guest {
+namespace {
+
+TEST(GuestConfigRawLxc, KeepsOrderAndRepeatsAndWritesThemLast) {
+  const std::string text =
+      "arch: amd64\n"
+      "lxc.cgroup2.devices.allow = c 10:200 rwm\n"
+      "hostname: ct1\n"
+      "lxc.cgroup2.devices.allow: c 1:3 rwm\n"
+      "lxc.apparmor.profile: unconfined\n";
+  GuestConfig c = parse_guest_config(text);
+  ASSERT_EQ(c.main.raw_lxc.size(), 3u);
+  EXPECT_EQ(c.main.raw_lxc[0], std::make_pair(std::string("lxc.cgroup2.devices.allow"), std::string("c 10:200 rwm")));
+  EXPECT_EQ(c.main.raw_lxc[1].second, "c 1:3 rwm");
+  EXPECT_EQ(print_guest_config(c),
+            "arch: amd64\nhostname: ct1\n"
+            "lxc.cgroup2.devices.allow: c 10:200 rwm\n"
+            "lxc.cgroup2.devices.allow: c 1:3 rwm\n"
+            "lxc.apparmor.profile: unconfined\n");
+}
+
+}  // namespace
+}  // namespace pvx::guest

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "base/error.h"
-#include "guest/qemu/pve_schema_json.h"
+#include "guest/pve_schema_json.h"
 #include "schema/describe.h"
 #include "schema/formats.h"
 

@@ -1,11 +1,11 @@
 // PVE apidoc JSON -> schema::Schema (see pve_schema_json.h).
-#include "guest/qemu/pve_schema_json.h"
+#include "guest/pve_schema_json.h"
 
 #include <stdexcept>
 
 #include "schema/formats.h"
 
-namespace pvx::guest::qemu {
+namespace pvx::guest {
 namespace {
 
 using schema::Json;
@@ -122,4 +122,4 @@ Schema schema_from_pve_json(const Json& pve, const PveFormatCatalog& catalog) {
   return s;
 }
 
-}  // namespace pvx::guest::qemu
+}  // namespace pvx::guest

@@ -1,15 +1,15 @@
 #pragma once
 // Schemas written in PVE's apidoc JSON shape ({"type": "string", "optional": 1, "format": {...},
 // "default_key": 1, "alias": "file", "keyAlias": "model", "pattern": "(?^:...)", ...}) turned into
-// schema::Schema declarations. vm_schema.cc reads the VM config keys this way from the data file
-// scripts/gen-vm-config-schema.py writes.
+// schema::Schema declarations. The guest key catalogs (config_keys.h) read the VM and container
+// config keys this way from the data files scripts/gen-vm-config-schema.py writes.
 #include <map>
 #include <string>
 #include <string_view>
 
 #include "schema/schema.h"
 
-namespace pvx::guest::qemu {
+namespace pvx::guest {
 
 // What a bare format name means when the schema module has no check of that name: the keys of a
 // property-string format (PVE shape, an object of keys) or a pattern that replaces the check.
@@ -27,4 +27,4 @@ schema::Schema schema_from_pve_json(const schema::Json& pve, const PveFormatCata
 // becomes "{0,n}".
 std::string pattern_from_perl(std::string_view perl);
 
-}  // namespace pvx::guest::qemu
+}  // namespace pvx::guest

@@ -22,6 +22,7 @@ void register_all_methods(Router& router) {
   handlers::register_qemu_vms(router);
   handlers::register_qemu_capabilities(router);
   handlers::register_lxc_cts(router);
+  handlers::register_node_aplinfo(router);
   handlers::register_qemu_snapshots(router);
   handlers::register_qemu_clone(router);
   handlers::register_qemu_console(router);

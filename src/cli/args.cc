@@ -6,8 +6,8 @@
 namespace pvx::cli {
 
 const std::vector<std::string>& tool_names() {
-  static const std::vector<std::string> names = {"qm",     "pct",    "pvesm",      "pveum",
-                                                 "pvecm",  "pvesh",  "vzdump",     "ha-manager"};
+  static const std::vector<std::string> names = {"qm",    "pct",    "pveam",  "pvesm",     "pveum",
+                                                 "pvecm", "pvesh",  "vzdump", "ha-manager"};
   return names;
 }
 

@@ -44,6 +44,9 @@ std::string qm_local_usage();
 // pct exec, enter, console, push, pull and unlock run here; nullopt for other commands.
 std::optional<int> run_pct_local(const Args& args, const GlobalOptions& global);
 std::string pct_local_usage();
+// pveam update, list, remove and build run here; nullopt for other commands.
+std::optional<int> run_pveam_local(const Args& args, const GlobalOptions& global);
+std::string pveam_local_usage();
 int qm_importovf(const Args& args, const GlobalOptions& global);
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);

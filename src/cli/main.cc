@@ -44,6 +44,9 @@ int run(std::string prog, Args args) {
   if (prog == "qm") {
     if (auto rc = run_qm_local(args, global)) return *rc;
   }
+  if (prog == "pveam") {
+    if (auto rc = run_pveam_local(args, global)) return *rc;
+  }
   if (prog == "pct") {
     if (auto rc = run_pct_local(args, global)) return *rc;
   }

@@ -256,6 +256,21 @@ class LxcSuite(harness.DaemonCase):
         self.destroy(306)
         self.destroy(304)
 
+    def test_move_volume_and_resize(self):
+        self.create(311, "10.77.0.51", rootfs="local:1")
+        self.task_ok(self.api.data("PUT", self.ct(311, "/resize"), data={"disk": "rootfs", "size": "+512M"}))
+        self.assertIn("size=1536M", self.api.data("GET", self.ct(311, "/config"))["rootfs"])
+        self.task_ok(self.api.data("POST", self.ct(311, "/move_volume"),
+                                   data={"volume": "rootfs", "storage": "bt", "delete": 1}))
+        conf = self.api.data("GET", self.ct(311, "/config"))
+        self.assertTrue(conf["rootfs"].startswith("bt:"), conf["rootfs"])
+        self.assertFalse(any(k.startswith("unused") for k in conf))
+        self.start(311)
+        self.assertEqual(self.inside(311, "hostname").strip(), "ct311")
+        size_kib = int(self.inside(311, "df", "-k", "/").splitlines()[-1].split()[1])
+        self.assertGreater(size_kib, 1200 * 1024)
+        self.destroy(311)
+
     def test_containers_survive_a_pvxd_restart(self):
         self.create(308, "10.77.0.38")
         self.start(308)

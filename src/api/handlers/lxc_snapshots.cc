@@ -148,6 +148,25 @@ Json resize_ct(RequestContext& ctx) {
                        [&svc, vmid, disk, size, digest](tasks::TaskContext& t) { svc.resize(vmid, disk, size, digest, t); });
 }
 
+Json move_volume(RequestContext& ctx) {
+  auto& svc = ct_service(ctx);
+  const auto vmid = ctx.integer("vmid");
+  if (ctx.has("target-vmid") || ctx.has("target-volume")) {
+    throw Error::param("target-vmid", "moving a volume to another container is not supported yet");
+  }
+  const std::string key = ctx.str("volume");
+  auto storage = ctx.opt_str("storage");
+  if (!storage) throw Error::param("storage", "property is missing and it is not optional");
+  ctx.check("/storage/" + *storage, {"Datastore.AllocateSpace"});
+  svc.load_or_throw(vmid);
+  const bool del = ctx.flag("delete");
+  const std::string digest = ctx.opt_str("digest").value_or("");
+  const std::string sid = *storage;
+  return spawn_ct_task(ctx, "move_volume", vmid, [&svc, vmid, key, sid, del, digest](tasks::TaskContext& t) {
+    svc.move_volume(vmid, key, sid, del, digest, t);
+  });
+}
+
 Json feature(RequestContext& ctx) {
   auto& svc = ct_service(ctx);
   auto loaded = svc.load_or_throw(ctx.integer("vmid"));
@@ -222,6 +241,8 @@ void register_lxc_snapshots(Router& r) {
   r.add(lxc_method("POST /nodes/{node}/lxc/{vmid}/clone", clone_ct, {{"pct", "clone", {"vmid", "newid"}}}));
   r.add(lxc_method("POST /nodes/{node}/lxc/{vmid}/template", template_ct, {{"pct", "template", {"vmid"}}}));
   r.add(lxc_method("PUT /nodes/{node}/lxc/{vmid}/resize", resize_ct, {{"pct", "resize", {"vmid", "disk", "size"}}}));
+  r.add(lxc_method("POST /nodes/{node}/lxc/{vmid}/move_volume", move_volume,
+                   {{"pct", "move-volume", {"vmid", "volume", "storage"}}, {"pct", "move_volume", {"vmid", "volume", "storage"}}}));
   r.add(lxc_method("GET /nodes/{node}/lxc/{vmid}/feature", feature));
   r.add(lxc_method("GET /nodes/{node}/lxc/{vmid}/interfaces", interfaces));
   r.add(lxc_method("GET /nodes/{node}/lxc/{vmid}/migrate", migrate_precondition));

@@ -27,6 +27,7 @@ void register_qemu_console(Router& r);    // vncproxy, vncwebsocket, termproxy, 
 void register_qemu_agent(Router& r);      // /agent/*
 void register_qemu_cloudinit(Router& r);  // /cloudinit, /cloudinit/dump
 void register_qemu_capabilities(Router& r);  // /nodes/{node}/capabilities/qemu/*
+void register_node_aplinfo(Router& r);    // /nodes/{node}/aplinfo: template indexes and downloads
 void register_lxc_cts(Router& r);         // /nodes/{node}/lxc: list, create, status, config, snapshots, clone, ...
 
 }  // namespace pvx::api::handlers

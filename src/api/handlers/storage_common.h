@@ -1,4 +1,5 @@
 #pragma once
+#include <filesystem>
 // Pieces shared by the storage handlers: who may see which volume, which guests use a storage,
 // and the JSON of a content entry.
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "api/request_context.h"
+#include "storage/url_download.h"
 #include "storage/storage_plugin.h"
 
 namespace pvx::cluster { class ConfigStore; }
@@ -48,5 +50,13 @@ schema::Json content_entry_json(const storage::VolumeInfo& v);
 
 // "<storage>:<volname>" from a {volume} path parameter that may or may not carry the storage.
 std::string full_volid(const std::string& storage, const std::string& volume);
+
+// The "download" task of download-url and of template downloads (aplinfo): fetches `url` into a
+// hidden file in `dir`, checks the checksum (`algorithm` empty: none), decompresses
+// (`compression` empty: none) and renames it to `target`; a failure leaves no file behind.
+std::string spawn_url_download(RequestContext& ctx, const std::string& storage_id, const std::filesystem::path& dir,
+                               const std::filesystem::path& target, const std::string& url,
+                               storage::DownloadOptions opts, const std::string& algorithm,
+                               const std::string& expected, const std::string& compression);
 
 }  // namespace pvx::api::handlers

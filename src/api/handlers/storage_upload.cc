@@ -129,32 +129,13 @@ Json upload(RequestContext& ctx) {
   return upid.str();
 }
 
-Json download(RequestContext& ctx) {
-  auto& svc = *ctx.services().storage;
-  auto def = svc.get(ctx.str("storage"));
-  const std::string content = ctx.str("content");
-  svc.activate(def);
-  fs::path dir = target_dir(svc, def, content);
-  std::string name = checked_name(content, ctx.str("filename"));
-  fs::path target = dir / name;
-  std::error_code ec;
-  if (fs::exists(target, ec)) throw Error::param("filename", "file '" + name + "' already exists on storage '" + def.id + "'");
-  std::string url = ctx.str("url");
-  auto compression = ctx.opt_str("compression").value_or("");
-  if (!compression.empty() && content != "iso") {
-    throw Error::param("compression", "decompression is only supported for ISO images");
-  }
-  storage::DownloadOptions opts;
-  opts.verify_certificates = ctx.flag("verify-certificates", true);
-  // Never fill the storage: the download may use what is free now, less 1%.
-  auto status = svc.plugin(def).status(def);
-  opts.max_size = status.avail - status.total / 100;
-  if (opts.max_size <= 0) throw Error("storage '" + def.id + "' has no free space", 507);
-  if (const char* ca = std::getenv("PVX_DOWNLOAD_CA_FILE")) opts.ca_file = ca;  // tests' own CA
-  auto algorithm = ctx.opt_str("checksum-algorithm").value_or("");
-  auto expected = ctx.opt_str("checksum").value_or("");
+}  // namespace
 
-  auto upid = ctx.services().tasks->spawn("download", def.id, ctx.who().full(),
+std::string spawn_url_download(RequestContext& ctx, const std::string& storage_id, const fs::path& dir,
+                               const fs::path& target, const std::string& url, storage::DownloadOptions opts,
+                               const std::string& algorithm, const std::string& expected,
+                               const std::string& compression) {
+  auto upid = ctx.services().tasks->spawn("download", storage_id, ctx.who().full(),
       [dir, target, url, opts, algorithm, expected, compression](tasks::TaskContext& task) mutable {
     fs::create_directories(dir);
     fs::path work = dir / (".pvx-download-" + random_hex() + ".task");
@@ -216,6 +197,36 @@ Json download(RequestContext& ctx) {
     }
   });
   return upid.str();
+}
+
+namespace {
+
+Json download(RequestContext& ctx) {
+  auto& svc = *ctx.services().storage;
+  auto def = svc.get(ctx.str("storage"));
+  const std::string content = ctx.str("content");
+  svc.activate(def);
+  fs::path dir = target_dir(svc, def, content);
+  std::string name = checked_name(content, ctx.str("filename"));
+  fs::path target = dir / name;
+  std::error_code ec;
+  if (fs::exists(target, ec)) throw Error::param("filename", "file '" + name + "' already exists on storage '" + def.id + "'");
+  std::string url = ctx.str("url");
+  auto compression = ctx.opt_str("compression").value_or("");
+  if (!compression.empty() && content != "iso") {
+    throw Error::param("compression", "decompression is only supported for ISO images");
+  }
+  storage::DownloadOptions opts;
+  opts.verify_certificates = ctx.flag("verify-certificates", true);
+  // Never fill the storage: the download may use what is free now, less 1%.
+  auto status = svc.plugin(def).status(def);
+  opts.max_size = status.avail - status.total / 100;
+  if (opts.max_size <= 0) throw Error("storage '" + def.id + "' has no free space", 507);
+  if (const char* ca = std::getenv("PVX_DOWNLOAD_CA_FILE")) opts.ca_file = ca;  // tests' own CA
+  auto algorithm = ctx.opt_str("checksum-algorithm").value_or("");
+  auto expected = ctx.opt_str("checksum").value_or("");
+
+  return spawn_url_download(ctx, def.id, dir, target, url, opts, algorithm, expected, compression);
 }
 
 fs::path upload_spool_dir(Services& services, const std::map<std::string, std::string>& path_params) {

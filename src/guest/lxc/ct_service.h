@@ -129,6 +129,10 @@ class CtService {
     bool full = false;
   };
   void clone(std::int64_t vmid, const CloneParams& params, tasks::TaskContext& task);
+  // A stopped container's volume to another storage (a copy through both filesystems); the old
+  // one is freed with `delete_source`, else kept as unusedN.
+  void move_volume(std::int64_t vmid, const std::string& key, const std::string& storage, bool delete_source,
+                   const std::string& digest, tasks::TaskContext& task);
   // `size`: "+1G" or an absolute size; grows only.
   void resize(std::int64_t vmid, const std::string& disk, const std::string& size, const std::string& digest,
               tasks::TaskContext& task);
@@ -143,6 +147,9 @@ class CtService {
   void start_locked(std::int64_t vmid, tasks::TaskContext& task);
   void watch_exit(std::int64_t vmid, pid_t pid);
   void write_init_pid(std::int64_t vmid, pid_t pid);
+  // A new volume on `storage` with the files of `mp` (mounted below `work` while copying).
+  std::string copy_volume(const MountPoint& mp, const std::string& storage, std::int64_t vmid, uid_t root_id,
+                          const std::filesystem::path& work);
   void on_init_exit(std::int64_t vmid);
 
   cluster::ConfigStore& store_;

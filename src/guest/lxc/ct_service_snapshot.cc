@@ -215,24 +215,11 @@ void CtService::clone(std::int64_t vmid, const CloneParams& p, tasks::TaskContex
       } else {
         const std::string sid = p.storage.empty() ? r.def.id : p.storage;
         task.log(mp.key + ": full copy of '" + mp.volume + "' to '" + sid + "'");
-        const double gib = mp.size ? static_cast<double>(*mp.size) / (1024.0 * 1024 * 1024) : 0;
-        newvol = alloc_ct_volume(storage_, mp.key, sid, p.newid, gib, root_id, root_id);
+        newvol = copy_volume(mp, sid, p.newid, root_id, ct_dir(p.newid) / "clone");
         undo.add([this, newvol] {
           auto n = storage_.resolve(newvol);
           n.plugin->free_image(n.def, n.volname);
         });
-        // Files are copied through both filesystems mounted, whatever the volume kinds are.
-        const fs::path work = ct_dir(p.newid) / "clone";
-        MountPoint src_mp = mp, dst_mp = mp;
-        dst_mp.volume = newvol;
-        src_mp.ro = true;
-        auto a = attach_ct_volume(storage_, src_mp, work / "src");
-        Rollback unmount;
-        if (a.mounted) unmount.add([d = work / "src"] { unmount_ct_volume(d); });
-        auto b = attach_ct_volume(storage_, dst_mp, work / "dst");
-        if (b.mounted) unmount.add([d = work / "dst"] { unmount_ct_volume(d); });
-        run_command({"cp", "-a", "--reflink=auto", "--no-target-directory", a.dir.string() + "/.", b.dir.string()},
-                    {.timeout = std::chrono::hours(6)});
       }
       mp.volume = newvol;
       target.main.values[mp.key] = print_mount_point(mp);
@@ -246,6 +233,76 @@ void CtService::clone(std::int64_t vmid, const CloneParams& p, tasks::TaskContex
   undo.commit();
   std::error_code ec;
   fs::remove_all(ct_dir(p.newid) / "clone", ec);
+}
+
+std::string CtService::copy_volume(const MountPoint& mp, const std::string& storage, std::int64_t vmid, uid_t root_id,
+                                   const fs::path& work) {
+  const double gib = mp.size ? static_cast<double>(*mp.size) / (1024.0 * 1024 * 1024) : 0;
+  std::string newvol = alloc_ct_volume(storage_, mp.key, storage, vmid, gib, root_id, root_id);
+  try {
+    // Files are copied through both filesystems mounted, whatever the volume kinds are.
+    MountPoint src_mp = mp, dst_mp = mp;
+    dst_mp.volume = newvol;
+    src_mp.ro = true;
+    Rollback unmount;
+    auto a = attach_ct_volume(storage_, src_mp, work / "src");
+    if (a.mounted) unmount.add([d = work / "src"] { unmount_ct_volume(d); });
+    auto b = attach_ct_volume(storage_, dst_mp, work / "dst");
+    if (b.mounted) unmount.add([d = work / "dst"] { unmount_ct_volume(d); });
+    run_command({"cp", "-a", "--reflink=auto", "--no-target-directory", a.dir.string() + "/.", b.dir.string()},
+                {.timeout = std::chrono::hours(6)});
+  } catch (...) {
+    auto n = storage_.resolve(newvol);
+    n.plugin->free_image(n.def, n.volname);
+    throw;
+  }
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  return newvol;
+}
+
+void CtService::move_volume(std::int64_t vmid, const std::string& key, const std::string& storage, bool delete_source,
+                            const std::string& digest, tasks::TaskContext& task) {
+  if (runtime(vmid).running) throw Error("moving a volume of a running container is not supported yet; stop it first", 500);
+  auto loaded = configs_.load_or_throw(vmid);
+  if (!is_mount_key(key)) throw Error::param("volume", "not a mount point: '" + key + "'");
+  auto value = loaded.config.main.get(key);
+  if (!value) throw Error::param("volume", "no such mount point '" + key + "'");
+  auto mp = parse_mount_point(key, *value);
+  if (mp.kind != MountKind::Volume) throw Error::param("volume", "only storage volumes can be moved");
+  const uid_t root_id = ct_unprivileged(loaded.config.main) ? kUnprivilegedIdBase : 0;
+  configs_.with_lock(vmid, "disk", [&] {
+    task.log(key + ": moving '" + mp.volume + "' to storage '" + storage + "'");
+    std::string newvol = copy_volume(mp, storage, vmid, root_id, ct_dir(vmid) / "move");
+    try {
+      configs_.update(vmid, [&](GuestConfig& c) {
+        auto m = parse_mount_point(key, c.main.get_or(key, ""));
+        if (m.volume != mp.volume) throw Error(key + " changed meanwhile", 500);
+        m.volume = newvol;
+        c.main.values[key] = print_mount_point(m);
+        if (!delete_source) add_unused_volume(c.main, mp.volume);
+        return true;
+      }, digest);
+    } catch (...) {
+      auto n = storage_.resolve(newvol);
+      n.plugin->free_image(n.def, n.volname);
+      throw;
+    }
+    task.log(key + ": now '" + newvol + "'");
+  });
+  if (delete_source) {
+    bool in_snapshot = false;
+    for (const auto& [name, snap] : loaded.config.snapshots) {
+      for (const auto& v : section_volumes(snap)) in_snapshot = in_snapshot || v == mp.volume;
+    }
+    if (in_snapshot) {
+      task.warn("'" + mp.volume + "' is used by a snapshot; kept as unused");
+      configs_.update(vmid, [&](GuestConfig& c) { return !add_unused_volume(c.main, mp.volume).empty(); });
+    } else {
+      auto r = storage_.resolve(mp.volume);
+      r.plugin->free_image(r.def, r.volname);
+    }
+  }
 }
 
 void CtService::resize(std::int64_t vmid, const std::string& disk, const std::string& size, const std::string& digest,

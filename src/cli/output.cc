@@ -37,6 +37,8 @@ int follow_task(const Client& client, const std::string& upid_text) {
     ApiReply log = client.call("GET", base + "/log", {{"start", printed}, {"limit", 1000}});
     check_reply(log);
     for (const auto& line : log.body["data"]) {
+      // An empty log answers a placeholder line 1, as PVE's does; the real line 1 comes later.
+      if (log.body.value("total", 0) == 1 && line.value("t", "") == "no content") continue;
       if (line.value("n", 0) > printed) {
         std::cout << line.value("t", "") << "\n";
         printed = line.value("n", printed);

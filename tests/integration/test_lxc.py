@@ -288,12 +288,25 @@ class LxcSuite(harness.DaemonCase):
         self.destroy(308)
 
     def test_pct_cli(self):
-        self.pct("create", 309, self.template, "--rootfs", "local:0", "--hostname", "cli309")
+        self.pct("create", 309, self.template, "--rootfs", "local:1", "--hostname", "cli309")
         self.assertIn("cli309", self.pct("list").stdout)
         self.pct("set", 309, "--memory", "200", "--description", "from pct")
         self.assertIn("memory: 200", self.pct("config", 309).stdout)
+        # mount, fsck and unmount of the stopped container's filesystem
+        out = self.pct("mount", 309).stdout
+        root = os.path.join(self.d.data_dir, "run", "lxc", "309", "rootfs")
+        self.assertIn(root, out)
+        with open(os.path.join(root, "etc", "hostname")) as f:
+            self.assertEqual(f.read().strip(), "cli309")
+        self.assertIn("lock: mounted", self.pct("config", 309).stdout)
+        self.assertNotEqual(self.pct("start", 309, check=False).returncode, 0)
+        self.pct("unmount", 309)
+        self.assertEqual(mounts_below(root), [])
+        self.assertNotIn("lock:", self.pct("config", 309).stdout)
+        self.assertRegex(self.pct("fsck", 309, "--force").stdout, r"vm-309-disk-0.raw: .*files")
         self.pct("start", 309)
         self.assertIn("status: running", self.pct("status", 309).stdout)
+        self.assertRegex(self.pct("df", 309).stdout, r"rootfs\s+local:309/vm-309-disk-0.raw\s+\S+")
         self.assertEqual(self.pct("exec", 309, "--", "sh", "-c", "echo $((6*7))").stdout.strip(), "42")
         rc = self.pct("exec", 309, "--", "sh", "-c", "exit 3", check=False).returncode
         self.assertEqual(rc, 3)

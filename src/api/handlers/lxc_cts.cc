@@ -33,12 +33,7 @@ Json create_ct(RequestContext& ctx) {
   if (ctx.flag("restore")) throw Error::param("restore", "restore from a backup archive is not implemented yet (backup work)");
   if (ctx.flag("ha-managed")) throw Error::param("ha-managed", "HA is not available yet");
   const auto pool = ctx.opt_str("pool");
-  if (pool) {
-    ctx.check("/pool/" + *pool, {"VM.Allocate"});
-    check_pool_exists(ctx, *pool);
-  } else {
-    ctx.check("/vms/" + std::to_string(vmid), {"VM.Allocate"});
-  }
+  check_guest_allocate(ctx, vmid, pool);
   gl::CtCreateParams p;
   p.ostemplate = ctx.str("ostemplate");
   p.storage = ctx.opt_str("storage").value_or("local");

@@ -19,18 +19,7 @@ Json list_snapshots(RequestContext& ctx) {
   auto& svc = ct_service(ctx);
   const auto vmid = ctx.integer("vmid");
   auto loaded = svc.load_or_throw(vmid);
-  Json out = Json::array();
-  for (const auto& [name, snap] : loaded.config.snapshots) {
-    Json item = {{"name", name},
-                 {"snaptime", std::stoll(snap.get_or("snaptime", "0"))},
-                 {"description", snap.description.value_or("")}};
-    if (auto p = snap.get("parent")) item["parent"] = *p;
-    out.push_back(std::move(item));
-  }
-  Json current = {{"name", "current"}, {"description", "You are here!"}, {"running", svc.runtime(vmid).running ? 1 : 0}};
-  if (auto p = loaded.config.main.get("parent")) current["parent"] = *p;
-  out.push_back(std::move(current));
-  return out;
+  return snapshot_list_json(loaded.config, loaded.digest, svc.runtime(vmid).running, false);
 }
 
 Json create_snapshot(RequestContext& ctx) {
@@ -49,7 +38,7 @@ Json create_snapshot(RequestContext& ctx) {
 Json snapshot_index(RequestContext& ctx) {
   auto loaded = ct_service(ctx).load_or_throw(ctx.integer("vmid"));
   guest::snapshot_or_throw(loaded.config, ctx.str("snapname"));
-  return dir_index({"rollback", "config"});
+  return dir_index({"rollback", "config"}, "cmd");
 }
 
 Json snapshot_config(RequestContext& ctx) {

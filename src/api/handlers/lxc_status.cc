@@ -49,18 +49,7 @@ Json stop_ct(RequestContext& ctx) {
   check_skiplock(ctx);
   svc.load_or_throw(vmid);
   check_running(svc, vmid, true);
-  if (ctx.flag("overrule-shutdown")) {
-    auto& tasks = *ctx.services().tasks;
-    tasks::TaskFilter f;
-    f.source = "active";
-    f.vmid = vmid;
-    f.typefilter = "vzshutdown";
-    for (const auto& t : tasks.list(f).first) {
-      if (!t.running) continue;
-      tasks.stop(t.upid_text);
-      tasks.wait(t.upid_text, std::chrono::seconds(10));
-    }
-  }
+  if (ctx.flag("overrule-shutdown")) overrule_shutdown_tasks(ctx, vmid, "vzshutdown");
   const bool skiplock = ctx.flag("skiplock");
   return spawn_ct_task(ctx, "vzstop", vmid, [&svc, vmid, skiplock](tasks::TaskContext& t) { svc.stop(vmid, t, skiplock); });
 }

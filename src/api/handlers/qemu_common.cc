@@ -192,4 +192,44 @@ std::string spawn_vm_task(RequestContext& ctx, const std::string& type, std::int
   return ctx.services().tasks->spawn(type, std::to_string(vmid), ctx.who().full(), std::move(fn)).str();
 }
 
+void check_guest_allocate(RequestContext& ctx, std::int64_t vmid, const std::optional<std::string>& pool) {
+  if (pool) {
+    ctx.check("/pool/" + *pool, {"VM.Allocate"});
+    check_pool_exists(ctx, *pool);
+  } else {
+    ctx.check("/vms/" + std::to_string(vmid), {"VM.Allocate"});
+  }
+}
+
+void overrule_shutdown_tasks(RequestContext& ctx, std::int64_t vmid, const std::string& type) {
+  auto& tasks = *ctx.services().tasks;
+  tasks::TaskFilter f;
+  f.source = "active";
+  f.vmid = vmid;
+  f.typefilter = type;
+  f.limit = 100;
+  for (const auto& t : tasks.list(f).first) {
+    if (!t.running) continue;
+    tasks.stop(t.upid_text);
+    tasks.wait(t.upid_text, std::chrono::seconds(10));
+  }
+}
+
+Json snapshot_list_json(const guest::GuestConfig& config, const std::string& digest, bool running, bool with_vmstate) {
+  Json out = Json::array();
+  for (const auto& [name, snap] : config.snapshots) {
+    Json item = {{"name", name},
+                 {"snaptime", std::stoll(snap.get_or("snaptime", "0"))},
+                 {"description", snap.description.value_or("")}};
+    if (with_vmstate) item["vmstate"] = snap.get_or("vmstate", "").empty() ? 0 : 1;
+    if (auto p = snap.get("parent")) item["parent"] = *p;
+    if (auto s = snap.get("snapstate")) item["snapstate"] = *s;
+    out.push_back(std::move(item));
+  }
+  Json current = {{"name", "current"}, {"digest", digest}, {"running", running ? 1 : 0}, {"description", "You are here!"}};
+  if (auto p = config.main.get("parent")) current["parent"] = *p;
+  out.push_back(std::move(current));
+  return out;
+}
+
 }  // namespace pvx::api::handlers

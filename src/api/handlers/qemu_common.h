@@ -4,6 +4,7 @@
 // and spawning a VM task.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,18 @@ void check_config_change_perm(RequestContext& ctx, std::int64_t vmid,
 // Pools: 400 naming `pool` when it does not exist; adding moves the VM out of any other pool.
 void check_pool_exists(RequestContext& ctx, const std::string& pool);
 void add_vm_to_pool(RequestContext& ctx, const std::string& pool, std::int64_t vmid);
+
+// Create's permission, for VMs and containers: VM.Allocate on the pool (which must exist) when
+// one is given, else on /vms/<vmid>.
+void check_guest_allocate(RequestContext& ctx, std::int64_t vmid, const std::optional<std::string>& pool);
+
+// stop's `overrule-shutdown`: running tasks of `type` ("qmshutdown", "vzshutdown") on the guest
+// are stopped and awaited (10 s), so their lock is free.
+void overrule_shutdown_tasks(RequestContext& ctx, std::int64_t vmid, const std::string& type);
+
+// GET .../snapshot: each snapshot (name, snaptime, description, parent; `vmstate` for VMs,
+// `snapstate` while unfinished), then "current" with the digest and whether the guest runs.
+Json snapshot_list_json(const guest::GuestConfig& config, const std::string& digest, bool running, bool with_vmstate);
 
 // PVE's remove_vm_access after a destroy: the VM leaves its pool and the ACL entries of
 // /vms/<vmid> go.

@@ -17,23 +17,7 @@ Json list_snapshots(RequestContext& ctx) {
   auto& vms = vm_service(ctx);
   const auto vmid = ctx.integer("vmid");
   auto loaded = vms.load_or_throw(vmid);
-  Json out = Json::array();
-  for (const auto& [name, snap] : loaded.config.snapshots) {
-    Json item = {{"name", name},
-                 {"snaptime", std::stoll(snap.get_or("snaptime", "0"))},
-                 {"vmstate", snap.get_or("vmstate", "").empty() ? 0 : 1},
-                 {"description", snap.description.value_or("")}};
-    if (auto p = snap.get("parent")) item["parent"] = *p;
-    if (auto s = snap.get("snapstate")) item["snapstate"] = *s;
-    out.push_back(std::move(item));
-  }
-  Json current = {{"name", "current"},
-                  {"digest", loaded.digest},
-                  {"running", vms.runtime(vmid).running ? 1 : 0},
-                  {"description", "You are here!"}};
-  if (auto p = loaded.config.main.get("parent")) current["parent"] = *p;
-  out.push_back(std::move(current));
-  return out;
+  return snapshot_list_json(loaded.config, loaded.digest, vms.runtime(vmid).running, true);
 }
 
 Json create_snapshot(RequestContext& ctx) {

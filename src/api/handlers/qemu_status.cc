@@ -67,20 +67,7 @@ Json stop_vm(RequestContext& ctx) {
   check_skiplock(ctx);
   if (ctx.has("migratedfrom")) throw Error::param("migratedfrom", "migration is not supported yet");
   svc.load_or_throw(vmid);
-  if (ctx.flag("overrule-shutdown")) {
-    // Running qmshutdown tasks of this VM give up first, so their lock is free.
-    auto& tasks = *ctx.services().tasks;
-    tasks::TaskFilter f;
-    f.source = "active";
-    f.vmid = vmid;
-    f.typefilter = "qmshutdown";
-    f.limit = 100;
-    for (const auto& t : tasks.list(f).first) {
-      if (!t.running) continue;
-      tasks.stop(t.upid_text);
-      tasks.wait(t.upid_text, std::chrono::seconds(10));
-    }
-  }
+  if (ctx.flag("overrule-shutdown")) overrule_shutdown_tasks(ctx, vmid, "qmshutdown");
   gq::StopOptions o{.skiplock = ctx.flag("skiplock"), .keep_active = ctx.flag("keepActive")};
   if (auto t = ctx.opt_integer("timeout")) o.timeout = std::chrono::seconds(*t);
   return spawn_vm_task(ctx, "qmstop", vmid, [&svc, vmid, o](tasks::TaskContext& task) { svc.stop(vmid, task, o); });

@@ -123,12 +123,7 @@ Json create_vm(RequestContext& ctx) {
   const auto vmid = ctx.integer("vmid");
   if (ctx.has("archive")) throw Error("restore from a backup archive is not implemented yet (backup work)", 501);
   const auto pool = ctx.opt_str("pool");
-  if (pool) {
-    ctx.check("/pool/" + *pool, {"VM.Allocate"});
-    check_pool_exists(ctx, *pool);
-  } else {
-    ctx.check("/vms/" + std::to_string(vmid), {"VM.Allocate"});
-  }
+  check_guest_allocate(ctx, vmid, pool);
   if (ctx.flag("ha-managed")) throw Error::param("ha-managed", "HA is not available yet");
   if (ctx.flag("live-restore")) throw Error::param("live-restore", "live-restore needs 'archive'");
 

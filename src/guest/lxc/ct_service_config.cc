@@ -1,6 +1,7 @@
 // CtService::update_config: PUT /config as pve-container applies it. Stopped containers take
 // every change at once; running ones take what liblxc can change live (cgroup limits and
 // options that only pvx reads) and keep the rest in [PENDING] until the next start.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -83,8 +84,12 @@ void CtService::update_config(std::int64_t vmid, const std::map<std::string, std
     if (k != "description") check_ct_value(k, v);
     if (k == "rootfs") throw Error::param(k, "changing the root filesystem is not possible through the config (use resize or move_volume)");
   }
+  // Setting or removing the lock itself (root only, pct mount/unlock) is what a lock allows.
+  const bool only_lock = std::all_of(set.begin(), set.end(), [](const auto& kv) { return kv.first == "lock"; }) &&
+                         std::all_of(deletes.begin(), deletes.end(), [](const auto& k) { return k == "lock"; }) &&
+                         revert.empty();
   auto current = configs_.load_or_throw(vmid);
-  check_not_locked(current.config);
+  if (!only_lock) check_not_locked(current.config);
   const bool unprivileged = ct_unprivileged(current.config.main);
   const uid_t root_id = unprivileged ? kUnprivilegedIdBase : 0;
 
@@ -116,7 +121,7 @@ void CtService::update_config(std::int64_t vmid, const std::map<std::string, std
     const bool running = runtime(vmid).running;
     std::vector<std::string> to_free;
     configs_.update(vmid, [&](GuestConfig& c) {
-      check_not_locked(c);
+      if (!only_lock) check_not_locked(c);
       auto& main = c.main;
       for (const auto& k : revert) {
         c.pending.values.erase(k);

@@ -43,6 +43,8 @@ bool has_root_range(const char* file) {
   return false;
 }
 
+}  // namespace
+
 // liblxc maps ids through newuidmap/newgidmap when they are installed; those only grant ranges
 // /etc/subuid and /etc/subgid give root.
 void check_subid_ranges() {
@@ -56,8 +58,6 @@ void check_subid_ranges() {
                   std::to_string(kUnprivilegedIdCount) + "' in " + files,
               500);
 }
-
-}  // namespace
 
 fs::path template_path(storage::StorageService& storage, const std::string& ostemplate) {
   if (!ostemplate.empty() && ostemplate[0] == '/') {

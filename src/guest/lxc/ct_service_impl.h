@@ -43,6 +43,10 @@ class BusyMark {
   std::int64_t vmid_;
 };
 
+// Error 500 naming /etc/subuid and/or /etc/subgid when newuidmap is installed and root lacks
+// the range of PVE's id map there (ct_service_create.cc).
+void check_subid_ranges();
+
 // What the distribution setup needs of a config (ct_service_power.cc).
 SetupParams ct_setup_params(std::int64_t vmid, const ConfigSection& conf, const std::string& ostype);
 

@@ -115,6 +115,7 @@ void CtService::start_locked(std::int64_t vmid, tasks::TaskContext& task) {
     in.mounts.push_back({mps[i], m.dir.string(), m.is_file});
   }
   if (ct_unprivileged(conf)) {
+    check_subid_ranges();
     allow_traversal(root.dir / "x");
     allow_traversal(dir / "x");
     for (const auto& m : in.mounts) allow_traversal(fs::path(m.host_path) / "x");

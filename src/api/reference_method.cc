@@ -1,5 +1,6 @@
 #include "api/reference_method.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -102,9 +103,26 @@ ApiMethod reference_method(std::string_view data, const std::string& key, Handle
   m.description = text(e, "description");
   Json params = e.value("parameters", Json::object());
   const Json indexed = all.value("indexed", Json::object());
-  expand_indexed(params, indexed);
+  // "mp[n]" keys are converted once and shared by mp0..mp<N-1> (hundreds of keys per method).
+  Json repeated = Json::object();
+  for (auto it = params.begin(); it != params.end();) {
+    if (it.key().ends_with("[n]")) {
+      repeated[it.key()] = it.value();
+      it = params.erase(it);
+    } else {
+      ++it;
+    }
+  }
   if (!params.contains("type")) params = Json{{"type", "object"}, {"properties", params}, {"additionalProperties", 0}};
-  m.parameters = schema::ref(guest::schema_from_pve_json(params));
+  schema::Schema object = guest::schema_from_pve_json(params);
+  for (auto it = repeated.begin(); it != repeated.end(); ++it) {
+    const std::string base = it.key().substr(0, it.key().size() - 3);
+    schema::SchemaRef one = schema::ref(guest::schema_from_pve_json(it.value()));
+    for (int i = 0; i < indexed.value(base, 0); ++i) object.properties.emplace_back(base + std::to_string(i), one);
+  }
+  std::sort(object.properties.begin(), object.properties.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  m.parameters = schema::ref(std::move(object));
   Json returns = e.value("returns", Json{{"type", "null"}});
   prepare_returns(returns, indexed);
   m.returns = schema::ref(guest::schema_from_pve_json(returns));

@@ -19,7 +19,6 @@
 #include "cluster/sqlite_store.h"
 #include "daemon/options.h"
 #include "guest/lxc/ct_service.h"
-#include "guest/lxc/lxc_runtime.h"
 #include "guest/qemu/vm_service.h"
 #include "http/server.h"
 #include "network/network_service.h"
@@ -99,7 +98,7 @@ int run(const Options& opt) {
   guest::lxc::CtService lxc(store, storage,
                             {.node = opt.node,
                              .run_dir = std::filesystem::absolute(opt.data_dir / "run"),
-                             .self_exe = std::filesystem::read_symlink("/proc/self/exe")});
+                             .starter = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pvx-lxc-start"});
   lxc.start_up();
   // After the services its tasks use, so that stopping pvxd ends the tasks first.
   tasks::TaskRunner tasks(opt.data_dir / "tasks", opt.node);
@@ -153,9 +152,6 @@ int run(const Options& opt) {
 }  // namespace pvx::daemon
 
 int main(int argc, char** argv) {
-  // The one-shot container starter pvxd runs itself as (guest/lxc/lxc_runtime.h): liblxc forks
-  // the container's monitor, which must happen in a fresh single-threaded process.
-  if (argc == 4 && std::string(argv[1]) == "--lxc-start") return pvx::guest::lxc::lxc_start_main(argv[2], argv[3]);
   try {
     auto opt = pvx::daemon::parse_options(argc, argv);
     if (opt.debug) pvx::log::set_level(pvx::log::Level::debug);

@@ -164,7 +164,24 @@ std::string CtService::lxc_state(std::int64_t vmid) {
 void CtService::write_init_pid(std::int64_t vmid, pid_t pid) {
   auto st = read_proc_stat(pid);
   if (!st) throw Error("CT " + std::to_string(vmid) + ": init process " + std::to_string(pid) + " vanished", 500);
-  std::ofstream(ct_dir(vmid) / "init.pid") << pid << " " << st->starttime << "\n";
+  // init's parent is liblxc's monitor; its start time tells a reused pid from it.
+  auto monitor = read_proc_stat(st->ppid);
+  std::ofstream(ct_dir(vmid) / "init.pid") << pid << " " << st->starttime << " " << st->ppid << " "
+                                           << (monitor ? monitor->starttime : 0) << "\n";
+}
+
+void CtService::wait_monitor_exit(std::int64_t vmid, std::chrono::milliseconds timeout) {
+  std::ifstream in(ct_dir(vmid) / "init.pid");
+  long long pid = 0, monitor = 0;
+  unsigned long long starttime = 0, monitor_start = 0;
+  if (!(in >> pid >> starttime >> monitor >> monitor_start) || monitor <= 1) return;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = read_proc_stat(static_cast<pid_t>(monitor));
+    if (!st || st->gone() || st->starttime != monitor_start) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  log::warn("CT " + std::to_string(vmid) + ": the monitor " + std::to_string(monitor) + " is still there");
 }
 
 void CtService::watch_exit(std::int64_t vmid, pid_t pid) {
@@ -202,6 +219,7 @@ void CtService::on_init_exit(std::int64_t vmid) {
   } catch (const std::exception& e) {
     log::warn("CT " + std::to_string(vmid) + ": " + e.what());
   }
+  wait_monitor_exit(vmid);
   cleanup_after_exit(vmid);
 }
 

@@ -35,7 +35,7 @@ namespace pvx::guest::lxc {
 struct CtServiceOptions {
   std::string node;
   std::filesystem::path run_dir;      // lxcpath = run_dir / "lxc"
-  std::filesystem::path self_exe;     // pvxd, run as `--lxc-start` to start a container
+  std::filesystem::path starter;      // pvx-lxc-start (lxc_runtime.h), beside pvxd
   std::optional<LxcHostFacts> host;   // detected at start_up() when not given
 };
 
@@ -147,6 +147,9 @@ class CtService {
   void start_locked(std::int64_t vmid, tasks::TaskContext& task);
   void watch_exit(std::int64_t vmid, pid_t pid);
   void write_init_pid(std::int64_t vmid, pid_t pid);
+  // After a stop: liblxc's monitor runs in a mount namespace of its own that still holds the
+  // container's filesystems until it exits; an image mounted again before that fails (ext4 MMP).
+  void wait_monitor_exit(std::int64_t vmid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // A new volume on `storage` with the files of `mp` (mounted below `work` while copying).
   std::string copy_volume(const MountPoint& mp, const std::string& storage, std::int64_t vmid, uid_t root_id,
                           const std::filesystem::path& work);

@@ -86,6 +86,7 @@ void CtService::start_locked(std::int64_t vmid, tasks::TaskContext& task) {
   const auto& conf = loaded.config.main;
   const fs::path dir = ct_dir(vmid);
   fs::create_directories(dir / "mnt");
+  wait_monitor_exit(vmid);   // a run that just ended may still hold its filesystems
   cleanup_after_exit(vmid);  // leftovers of a run that ended while pvxd was down
 
   Rollback undo;
@@ -125,7 +126,7 @@ void CtService::start_locked(std::int64_t vmid, tasks::TaskContext& task) {
   task.log("starting CT " + std::to_string(vmid));
   pid_t pid = 0;
   try {
-    pid = start_container(options_.self_exe, lxcpath(), ct_name(vmid), in.log_file);
+    pid = start_container(options_.starter, lxcpath(), ct_name(vmid), in.log_file);
   } catch (...) {
     cleanup_after_exit(vmid);
     throw;
@@ -144,6 +145,7 @@ void CtService::stop(std::int64_t vmid, tasks::TaskContext& task, bool skiplock)
   task.log("stopping CT " + std::to_string(vmid));
   h.stop();
   h.wait_state("STOPPED", std::chrono::seconds(10));
+  wait_monitor_exit(vmid);
   cleanup_after_exit(vmid);
 }
 
@@ -175,6 +177,7 @@ void CtService::shutdown(std::int64_t vmid, tasks::TaskContext& task, std::chron
     h.stop();
     h.wait_state("STOPPED", std::chrono::seconds(10));
   }
+  wait_monitor_exit(vmid);
   cleanup_after_exit(vmid);
 }
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <chrono>
 #include <fstream>
 #include <thread>
 
@@ -54,15 +55,24 @@ std::string attach_loop(const std::string& file, bool ro, UniqueFd& held) {
   throw Error("no free loop device for '" + file + "'", 500);
 }
 
+// A filesystem still held by the mount namespace of a container that just stopped (its monitor
+// tears it down a moment after the stop) cannot be mounted again yet: retried for a while.
 void mount_filesystem(const std::string& source, const fs::path& target, bool ro, const std::string& what) {
   fs::create_directories(target);
   const unsigned long flags = ro ? MS_RDONLY : 0;
-  std::string last;
-  for (const char* type : {"ext4", "xfs", "btrfs"}) {
-    if (::mount(source.c_str(), target.c_str(), type, flags, nullptr) == 0) return;
-    last = std::strerror(errno);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    std::string last;
+    int last_errno = 0;
+    for (const char* type : {"ext4", "xfs", "btrfs"}) {
+      if (::mount(source.c_str(), target.c_str(), type, flags, nullptr) == 0) return;
+      last_errno = errno;
+      last = std::strerror(errno);
+    }
+    const bool busy = last_errno == EINVAL || last_errno == EBUSY;
+    if (!busy || std::chrono::steady_clock::now() > deadline) throw Error("cannot mount " + what + ": " + last, 500);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  throw Error("cannot mount " + what + ": " + last, 500);
 }
 
 }  // namespace

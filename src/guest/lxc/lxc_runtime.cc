@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <iostream>
 
 #include "base/error.h"
 #include "base/process.h"
@@ -74,25 +73,6 @@ int LxcHandle::console_fd(int ttynum) {
   return ptx;
 }
 
-int lxc_start_main(const std::string& lxcpath, const std::string& name) {
-  lxc_container* c = lxc_container_new(name.c_str(), lxcpath.c_str());
-  if (c == nullptr) {
-    std::cerr << "cannot open container " << name << "\n";
-    return 1;
-  }
-  c->want_daemonize(c, true);
-  // The monitor must not keep the caller's pipes open, or the caller waits for it to exit.
-  c->want_close_all_fds(c, true);
-  bool ok = c->start(c, 0, nullptr);
-  pid_t pid = ok ? c->init_pid(c) : -1;
-  lxc_container_put(c);
-  if (!ok || pid <= 0) {
-    std::cerr << "startup for container '" << name << "' failed\n";
-    return 1;
-  }
-  std::cout << pid << "\n";
-  return 0;
-}
 
 namespace {
 // The last error lines liblxc logged, for the task log and the error message.
@@ -110,12 +90,12 @@ std::string log_tail(const std::filesystem::path& log_file, std::streamoff from)
 }
 }  // namespace
 
-pid_t start_container(const std::filesystem::path& self_exe, const std::filesystem::path& lxcpath,
+pid_t start_container(const std::filesystem::path& starter, const std::filesystem::path& lxcpath,
                       const std::string& name, const std::filesystem::path& log_file) {
   std::error_code ec;
   std::streamoff from = static_cast<std::streamoff>(std::filesystem::file_size(log_file, ec));
   if (ec) from = 0;
-  auto r = run_command({self_exe.string(), "--lxc-start", lxcpath.string(), name},
+  auto r = run_command({starter.string(), lxcpath.string(), name},
                        {.timeout = std::chrono::seconds(120), .check = false});
   if (r.exit_code != 0) {
     std::string detail = log_tail(log_file, from);

@@ -1,9 +1,9 @@
 #pragma once
 // liblxc's C API for one container of pvx's lxcpath (<run_dir>/lxc/<vmid>/config). A handle is
 // opened per call and used by one thread only, as liblxc wants. Starting forks the container's
-// monitor, which must not happen inside a multi-threaded daemon, so pvxd starts containers by
-// running itself as a one-shot helper (`pvxd --lxc-start <lxcpath> <vmid>`, lxc_start_main) that
-// calls start() and exits; everything else (stop, shutdown, freeze, cgroup items) talks to the
+// monitor, which must not happen inside a multi-threaded daemon, so pvxd starts containers with
+// `pvx-lxc-start <lxcpath> <vmid>` (lxc_start.cc: a small program beside pvxd that calls
+// start() and exits); everything else (stop, shutdown, freeze, cgroup items) talks to the
 // monitor over its command socket and runs in-process.
 #include <sys/types.h>
 
@@ -46,12 +46,9 @@ class LxcHandle {
   std::string name_;
 };
 
-// The helper's body: starts the container daemonized and prints its init pid. Returns the exit code.
-int lxc_start_main(const std::string& lxcpath, const std::string& name);
-
-// Runs the helper (`self_exe --lxc-start ...`); returns the init pid. Error 500 with liblxc's
-// log lines on failure.
-pid_t start_container(const std::filesystem::path& self_exe, const std::filesystem::path& lxcpath,
+// Runs `starter` (pvx-lxc-start); returns the init pid. Error 500 with liblxc's log lines on
+// failure.
+pid_t start_container(const std::filesystem::path& starter, const std::filesystem::path& lxcpath,
                       const std::string& name, const std::filesystem::path& log_file);
 
 }  // namespace pvx::guest::lxc

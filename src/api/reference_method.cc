@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -30,15 +29,6 @@ Permission check_from_json(const Json& c) {
   throw std::logic_error("unsupported permission check '" + op + "'");
 }
 
-// Parsed once per data blob (the blobs are static strings of the binary).
-const Json& parsed(std::string_view data) {
-  static std::mutex mutex;
-  static std::map<const char*, Json> cache;
-  std::lock_guard lock(mutex);
-  auto it = cache.find(data.data());
-  if (it == cache.end()) it = cache.emplace(data.data(), Json::parse(data)).first;
-  return it->second;
-}
 
 // A string member; "" when missing or null (PVE's dump writes `"proxyto": null`).
 std::string text(const Json& j, const char* key) {
@@ -89,8 +79,7 @@ Permission permission_from_json(const Json& j) {
   return p;
 }
 
-ApiMethod reference_method(std::string_view data, const std::string& key, Handler handler, std::vector<CliAlias> cli) {
-  const Json& all = parsed(data);
+ApiMethod reference_method(const nlohmann::json& all, const std::string& key, Handler handler, std::vector<CliAlias> cli) {
   const Json& methods = all.at("methods");
   if (!methods.contains(key)) throw std::logic_error("no reference declaration for " + key);
   const Json& e = methods[key];

@@ -3,17 +3,18 @@
 // scripts/gen-vm-config-schema.py), for areas whose every method pvx serves with PVE's exact
 // shapes: the handler, the CLI aliases and anything pvx adds are given here, the rest (name,
 // description, parameters, returns, permissions, proxyto, allowtoken) comes from the data.
-#include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "api/api_method.h"
 
 namespace pvx::api {
 
 // `data`: {"methods": {"<VERB> <path>": {name, description, parameters, returns, permissions,
-// protected, proxyto, allowtoken}}}. Throws std::logic_error for a key that is not in it (a
-// programming error, caught by the method table test).
-ApiMethod reference_method(std::string_view data, const std::string& key, Handler handler,
+// protected, proxyto, allowtoken}}, "indexed": {"mp": 256, ...}}. Throws std::logic_error for a
+// key that is not in it (a programming error, caught by the method table test).
+ApiMethod reference_method(const nlohmann::json& data, const std::string& key, Handler handler,
                            std::vector<CliAlias> cli = {});
 
 // PVE's JSON permission form ({"check": [...]} / {"user": "all"}) as a Permission.

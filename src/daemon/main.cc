@@ -133,6 +133,8 @@ int run(const Options& opt) {
     dispatcher.handle(std::move(req), std::move(respond));
   });
   server.start();
+  // Start-up parses declarations and configs into short-lived objects; give their pages back.
+  ::malloc_trim(0);
   signals.start(server);
 
   std::string host = opt.listen_host == "::" || opt.listen_host == "0.0.0.0" ? opt.node : opt.listen_host;

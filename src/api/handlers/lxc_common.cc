@@ -20,8 +20,18 @@ gl::CtService& ct_service(RequestContext& ctx) {
   return *svc;
 }
 
+namespace {
+// The declarations, parsed only while the container methods are registered (register_lxc_cts):
+// the method table keeps what it needs, the parsed document is not kept.
+const Json* g_declarations = nullptr;
+}  // namespace
+
+LxcDeclarations::LxcDeclarations() : data_(Json::parse(kLxcApiJson)) { g_declarations = &data_; }
+LxcDeclarations::~LxcDeclarations() { g_declarations = nullptr; }
+
 ApiMethod lxc_method(const std::string& key, Handler handler, std::vector<CliAlias> cli) {
-  return reference_method(kLxcApiJson, key, std::move(handler), std::move(cli));
+  if (g_declarations == nullptr) throw std::logic_error("lxc_method outside register_lxc_cts");
+  return reference_method(*g_declarations, key, std::move(handler), std::move(cli));
 }
 
 namespace {

@@ -17,8 +17,18 @@ namespace pvx::api::handlers {
 
 guest::lxc::CtService& ct_service(RequestContext& ctx);  // Error 501 without container support
 
-// A method of /nodes/{node}/lxc declared as PVE declares it.
+// A method of /nodes/{node}/lxc declared as PVE declares it; only while an LxcDeclarations lives.
 ApiMethod lxc_method(const std::string& key, Handler handler, std::vector<CliAlias> cli = {});
+class LxcDeclarations {
+ public:
+  LxcDeclarations();
+  ~LxcDeclarations();
+  LxcDeclarations(const LxcDeclarations&) = delete;
+  LxcDeclarations& operator=(const LxcDeclarations&) = delete;
+
+ private:
+  Json data_;
+};
 
 // PVE's check_ct_modify_config_perm: rootfs/mpN need VM.Config.Disk (plus Datastore.AllocateSpace
 // on the storage of a new volume; bind and device mount points are root's), memory/swap

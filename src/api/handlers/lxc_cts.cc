@@ -133,6 +133,7 @@ Json destroy_ct(RequestContext& ctx) {
 }  // namespace
 
 void register_lxc_cts(Router& r) {
+  LxcDeclarations declarations;
   r.add(lxc_method("GET /nodes/{node}/lxc", list_cts, {{"pct", "list", {}, {}, "", "pct-list"}}));
   r.add(lxc_method("POST /nodes/{node}/lxc", create_ct, {{"pct", "create", {"vmid", "ostemplate"}}}));
   r.add(lxc_method("GET /nodes/{node}/lxc/{vmid}", ct_index));

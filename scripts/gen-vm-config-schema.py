@@ -19,7 +19,8 @@ Containers: the parameters of PUT /nodes/{node}/lxc/{vmid}/config, with CT_INDEX
 
 The container API's method declarations (parameters, returns, permissions, names) are copied
 as data into src/api/handlers/lxc_api.json, which the lxc handlers declare themselves from
-(api/reference_method.h), so they match PVE's shapes exactly.
+(api/reference_method.h), so they match PVE's shapes exactly. The same holds for the access
+control methods (/access, /pools) in src/api/handlers/access_api.json.
 
 Usage: scripts/gen-vm-config-schema.py [path/to/pve-api-schema.json] [output.json] [ct-output.json]
 The output is committed; a clean clone builds without the reference dump.
@@ -215,6 +216,26 @@ def write_ct_api(dump, out):
     print(f"wrote {len(methods)} container methods to {out}")
 
 
+ACCESS_API_OUT = os.path.join(HERE, "..", "src", "api", "handlers", "access_api.json")
+
+
+def write_access_api(dump, out):
+    """The /access and /pools methods (users, groups, roles, ACLs, realms, TFA, pools)."""
+    methods = {}
+    for e in dump:
+        path = e["path"]
+        if not (path == "/access" or path.startswith("/access/") or path == "/pools" or path.startswith("/pools/")):
+            continue
+        keep = {k: e[k] for k in ("name", "description", "parameters", "returns", "permissions",
+                                  "protected", "proxyto", "allowtoken") if k in e}
+        methods[e["method"] + " " + path] = keep
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump({"source": "the /access and /pools entries of the reference API dump", "methods": methods},
+                  f, indent=1, sort_keys=True, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {len(methods)} access methods to {out}")
+
+
 def main():
     ref = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_REF
     out = sys.argv[2] if len(sys.argv) > 2 else DEFAULT_OUT
@@ -251,6 +272,7 @@ def main():
     print(f"wrote {len(keys)} keys to {out}")
     write_ct_keys(dump, sys.argv[3] if len(sys.argv) > 3 else DEFAULT_CT_OUT)
     write_ct_api(dump, CT_API_OUT)
+    write_access_api(dump, ACCESS_API_OUT)
 
 
 if __name__ == "__main__":

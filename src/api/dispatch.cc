@@ -26,6 +26,16 @@
 namespace pvx::api {
 namespace {
 
+// "192.0.2.7:41234" -> "192.0.2.7", "[::1]:5000" -> "::1"; anything else as it is.
+std::string peer_address(const std::string& peer) {
+  if (peer.starts_with('[')) {
+    auto end = peer.find(']');
+    return end == std::string::npos ? peer : peer.substr(1, end - 1);
+  }
+  auto colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 using schema::Json;
 
 enum class Format { Json, ExtJs };
@@ -217,13 +227,15 @@ struct Dispatcher::Impl {
 
   // Runs the method for an authenticated, validated request; returns the response.
   http::Response call(const ApiMethod& method, Format format, auth::Identity who, Json params,
-                      std::shared_ptr<const http::SpooledFile> spooled = nullptr, bool websocket = false) {
+                      std::shared_ptr<const http::SpooledFile> spooled = nullptr, bool websocket = false,
+                      const std::string& peer = {}) {
     try {
       http::Response r;
       {
         RequestContext ctx(services, std::move(who), std::move(params));
         ctx.set_spooled(std::move(spooled));
         ctx.set_websocket_requested(websocket);
+        ctx.set_client(peer_address(peer));
         Json data = method.handler(ctx);
         check_response(method, data);
         if (auto session = ctx.take_websocket(); session && websocket) {
@@ -337,8 +349,9 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
     // Writes wait for fsync and logins may wait for PAM: both leave the I/O threads.
     if (method.blocking || *verb != Verb::Get) {
       boost::asio::post(impl_->pool, [this, &method, format, who = std::move(who), params = std::move(params),
-                                      respond = std::move(respond), spooled = req.spooled, websocket]() mutable {
-        http::Response r = impl_->call(method, format, std::move(who), std::move(params), spooled, websocket);
+                                      respond = std::move(respond), spooled = req.spooled, websocket,
+                                      peer = req.peer]() mutable {
+        http::Response r = impl_->call(method, format, std::move(who), std::move(params), spooled, websocket, peer);
         bool failed_login = method.permission.kind == Permission::Kind::World && r.status == 401;
         if (!failed_login) return respond(std::move(r));
         // Slow down password guessing as PVE does, without holding a worker thread meanwhile.
@@ -349,7 +362,7 @@ void Dispatcher::handle(http::Request req, http::Respond respond) {
       });
       return;
     }
-    respond(impl_->call(method, format, std::move(who), std::move(params), nullptr, websocket));
+    respond(impl_->call(method, format, std::move(who), std::move(params), nullptr, websocket, req.peer));
   } catch (const Error& e) {
     respond(error_response(format, e.status(), e.what(), e.params()));
   } catch (const std::exception& e) {

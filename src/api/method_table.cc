@@ -7,7 +7,6 @@ namespace pvx::api {
 void register_all_methods(Router& router) {
   handlers::register_root(router);
   handlers::register_access(router);
-  handlers::register_access_users(router);
   handlers::register_cluster(router);
   handlers::register_cluster_options(router);
   handlers::register_nodes(router);

@@ -18,6 +18,9 @@ Permission userid_group(std::vector<std::string> privs, std::string groups_param
   return Permission{.kind = Permission::Kind::UserGroup, .privs = std::move(privs),
                     .groups_param = std::move(groups_param)};
 }
+Permission perm_modify(std::string path) {
+  return Permission{.kind = Permission::Kind::PermModify, .path = std::move(path)};
+}
 Permission any_of(std::vector<Permission> ops) {
   return Permission{.kind = Permission::Kind::Or, .operands = std::move(ops)};
 }
@@ -50,6 +53,8 @@ nlohmann::json check_expr(const Permission& p) {
       }
       return c;
     }
+    case K::PermModify:
+      return {"perm-modify", p.path};
     case K::And:
     case K::Or: {
       nlohmann::json c = {p.kind == K::And ? "and" : "or"};

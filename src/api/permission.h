@@ -19,6 +19,8 @@ struct Permission {
     UserRealm,  // ["userid-param", priv]: privs on /access/realm/<realm of the userid parameter>
     UserGroup,  // ["userid-group", [privs], "groups_param", mode]: privs on /access/groups, or on
                 // every group named in `groups` (mode "create"/"update"), or on a group of the user
+    PermModify,  // ["perm-modify", path]: Permissions.Modify on the path, or the allocate privilege
+                 // of its kind (VM.Allocate on /vms/<id>, Datastore.Allocate, Pool.Allocate)
     And,
     Or,
   };
@@ -42,6 +44,7 @@ Permission perm(std::string path, std::vector<std::string> privs, bool any = fal
 Permission userid_self();
 Permission userid_realm(std::string priv);
 Permission userid_group(std::vector<std::string> privs, std::string groups_param = {});
+Permission perm_modify(std::string path);
 Permission any_of(std::vector<Permission> ops);
 Permission all_of(std::vector<Permission> ops);
 

@@ -32,6 +32,15 @@ std::string expand_path(const std::string& path_template, const schema::Json& pa
   return out;
 }
 
+std::vector<std::string> perm_modify_privileges(std::string_view path) {
+  std::vector<std::string> privs = {"Permissions.Modify"};
+  auto under = [&](std::string_view prefix) { return path.size() > prefix.size() && path.starts_with(prefix); };
+  if (under("/storage/")) privs.push_back("Datastore.Allocate");
+  else if (under("/vms/")) privs.push_back("VM.Allocate");
+  else if (under("/pool/")) privs.push_back("Pool.Allocate");
+  return privs;
+}
+
 namespace {
 
 // PVE's "userid-group" check: the privileges on /access/groups, or on the groups concerned.
@@ -86,6 +95,11 @@ std::optional<std::string> evaluate(const Permission& p, const auth::Identity& w
     case K::UserGroup:
       if (user_group_allowed(p, who, params, auth)) return std::nullopt;
       return "Permission check failed (/access/groups, " + privs_text(p.privs, true) + ")";
+    case K::PermModify: {
+      std::string path = expand_path(p.path, params);
+      if (auth.check(who, path, perm_modify_privileges(path), true)) return std::nullopt;
+      return "Permission check failed (" + path + ", Permissions.Modify)";
+    }
     case K::Perm: {
       std::string path = expand_path(p.path, params);
       if (auth.check(who, path, p.privs, p.any)) return std::nullopt;

@@ -26,6 +26,13 @@ Permission check_from_json(const Json& c) {
     return op == "and" ? all_of(std::move(ops)) : any_of(std::move(ops));
   }
   if (op == "userid-param" && c.size() > 1 && c[1] == "self") return userid_self();
+  if (op == "userid-param" && c.size() > 1) return userid_realm(c[1].get<std::string>());
+  if (op == "userid-group") {
+    std::string mode;
+    if (c.size() > 3 && c[2] == "groups_param") mode = c[3].get<std::string>();
+    return userid_group(c.at(1).get<std::vector<std::string>>(), mode);
+  }
+  if (op == "perm-modify") return perm_modify(c.at(1).get<std::string>());
   throw std::logic_error("unsupported permission check '" + op + "'");
 }
 
@@ -54,6 +61,8 @@ void expand_indexed(Json& properties, const Json& indexed) {
 // declaration says `additionalProperties: 0`; pvx's validator wants that said explicitly.
 void prepare_returns(Json& s, const Json& indexed) {
   if (!s.is_object()) return;
+  // A few declarations give properties without saying "object" (POST /access/openid/login).
+  if (!s.contains("type") && s.contains("properties")) s["type"] = "object";
   if (s.contains("properties") && s["properties"].is_object()) {
     expand_indexed(s["properties"], indexed);
     if (!s.contains("additionalProperties")) s["additionalProperties"] = 1;
@@ -63,6 +72,8 @@ void prepare_returns(Json& s, const Json& indexed) {
 }
 
 }  // namespace
+
+ReferenceDeclarations::ReferenceDeclarations(std::string_view json) : data_(Json::parse(json)) {}
 
 Permission permission_from_json(const Json& j) {
   Permission p;
@@ -102,7 +113,10 @@ ApiMethod reference_method(const nlohmann::json& all, const std::string& key, Ha
       ++it;
     }
   }
-  if (!params.contains("type")) params = Json{{"type", "object"}, {"properties", params}, {"additionalProperties", 0}};
+  // A bare map of parameters (which may include one named "type") becomes an object schema.
+  if (!params.contains("type") || !params["type"].is_string()) {
+    params = Json{{"type", "object"}, {"properties", params}, {"additionalProperties", 0}};
+  }
   schema::Schema object = guest::schema_from_pve_json(params);
   for (auto it = repeated.begin(); it != repeated.end(); ++it) {
     const std::string base = it.key().substr(0, it.key().size() - 3);
@@ -113,6 +127,8 @@ ApiMethod reference_method(const nlohmann::json& all, const std::string& key, Ha
             [](const auto& a, const auto& b) { return a.first < b.first; });
   m.parameters = schema::ref(std::move(object));
   Json returns = e.value("returns", Json{{"type", "null"}});
+  // `returns: {}` (GET /access/domains/{realm}) declares nothing: any object.
+  if (returns.is_object() && returns.empty()) returns = Json{{"type", "object"}, {"additionalProperties", 1}};
   prepare_returns(returns, indexed);
   m.returns = schema::ref(guest::schema_from_pve_json(returns));
   m.permission = permission_from_json(e.value("permissions", Json{{"user", "all"}}));

@@ -39,6 +39,11 @@ class RequestContext {
   // Throws 403 "Permission check failed (path, priv)".
   void check(const std::string& path, const std::vector<std::string>& privs, bool any = false) const;
 
+  // The caller's address without the port ("192.0.2.7", "::1"; "unix" on the local socket):
+  // logins limit failures per address.
+  void set_client(std::string address) { client_ = std::move(address); }
+  const std::string& client() const { return client_; }
+
   // The streamed upload of this request, if any (its digest may already be computed).
   void set_spooled(std::shared_ptr<const http::SpooledFile> f) { spooled_ = std::move(f); }
   const http::SpooledFile* spooled() const { return spooled_.get(); }
@@ -61,6 +66,7 @@ class RequestContext {
   schema::Json params_;
   schema::Json extra_ = schema::Json::object();
   std::shared_ptr<const http::SpooledFile> spooled_;
+  std::string client_;
   bool websocket_requested_ = false;
   std::shared_ptr<http::WebSocketSession> websocket_;
 };

@@ -11,6 +11,8 @@
 #include "auth/cached_file.h"
 #include "auth/capabilities.h"
 #include "auth/domains_config.h"
+#include "auth/login_limiter.h"
+#include "auth/tfa_login.h"
 #include "auth/pam_login.h"
 #include "auth/password_hash.h"
 #include "auth/secret_files.h"
@@ -18,6 +20,7 @@
 #include "auth/user_config.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "base/process.h"
 #include "base/random.h"
 #include "base/rollback.h"
 #include "base/strings.h"
@@ -33,6 +36,8 @@ constexpr const char* kTokenCfg = "priv/token.cfg";
 constexpr const char* kAuthKeyPub = "authkey.pub";
 constexpr const char* kAuthKeyPriv = "priv/authkey.key";
 constexpr const char* kWwwKey = "priv/pve-www.key";
+constexpr const char* kRealmPasswordDir = "priv/realm/";
+constexpr const char* kLegacyRealmPasswordDir = "priv/ldap/";
 constexpr auto kLockTimeout = std::chrono::seconds(10);
 
 // What a fresh installation's user.cfg holds. The root ACL line is only informative (root@pam
@@ -44,10 +49,6 @@ constexpr const char* kDefaultUserCfg =
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-[[noreturn]] void auth_failure(const std::string& userid, const std::string& why) {
-  log::warn("authentication failure; user=" + userid + " msg=" + why);
-  throw Error("authentication failure", 401);
-}
 
 
 // The parsed token.cfg plus a memo of secrets already checked against it, so that a client
@@ -107,8 +108,8 @@ struct AuthService::Impl {
                                  for (const auto& w : parsed.warnings) log::warn(w);
                                  return std::move(parsed.config);
                                }};
-  CachedFile<std::map<std::string, std::string, std::less<>>> realms{
-      kDomainsCfg, [](const std::optional<cluster::FileEntry>& e) { return parse_realm_types(e ? e->data : ""); }};
+  CachedFile<RealmList> realms{
+      kDomainsCfg, [](const std::optional<cluster::FileEntry>& e) { return parse_domains_cfg(e ? e->data : ""); }};
   CachedFile<SecretMap> shadow{kShadowCfg,
                                [](const std::optional<cluster::FileEntry>& e) { return parse_shadow(e ? e->data : ""); }};
   CachedFile<TokenSecrets> token_secrets{kTokenCfg, [](const std::optional<cluster::FileEntry>& e) {
@@ -121,6 +122,28 @@ struct AuthService::Impl {
   CachedFile<std::string> csrf_secret{kWwwKey, [](const std::optional<cluster::FileEntry>& e) {
                                         return e ? csrf_secret_from_key_file(e->data) : std::string();
                                       }};
+  LoginLimiter limiter;
+
+  // ---- second factors (tfa_login.h) ----
+  std::optional<std::string> tfa_begin(const std::string& userid, const UserId& id,
+                                       const std::optional<std::string>& otp, std::int64_t now) {
+    auto cfg = users.get(store);
+    auto list = realms.get(store);
+    const UserEntry* user = cfg->user(userid);
+    const Realm* realm = list->find(id.realm);
+    if (!user || !realm) throw Error("no such user");
+    return tfa_login_challenge(store, userid, *user, *realm, otp, now);
+  }
+  void tfa_verify(const std::string& userid, const std::string& challenge, const std::string& response, std::int64_t now) {
+    auto id = split_userid(userid);
+    auto cfg = users.get(store);
+    auto list = realms.get(store);
+    const UserEntry* user = cfg->user(userid);
+    const Realm* realm = id ? list->find(id->realm) : nullptr;
+    if (!user || !realm) throw Error("no such user");
+    tfa_login_verify(store, userid, *user, *realm, challenge, response, now);
+  }
+
   // Declared last so they are destroyed first: no callback can run on a destroyed cache.
   std::vector<cluster::SubscriptionPtr> watches;
 
@@ -166,21 +189,24 @@ struct AuthService::Impl {
     KeyPtr key = *pub_key.get_watched(store);
     if (!key) return std::nullopt;
     auto user = auth::verify_ticket(*key, ticket, unix_now());
-    if (!user || !split_userid(*user)) return std::nullopt;
+    // Half-authenticated TFA tickets ("!tfa!...") are signed with the user as aad and never
+    // verify here; split_userid refuses anything else that is not a user.
+    if (!user || user->starts_with("!tfa!") || !split_userid(*user)) return std::nullopt;
     return user;
   }
 
   bool check_realm_password(const std::string& userid, const UserId& id, const std::string& password) {
-    auto types = realms.get(store);
-    auto type = types->find(id.realm);
-    if (type == types->end()) auth_failure(userid, "auth domain '" + id.realm + "' does not exist");
-    if (type->second == "pam") return pam_check_password(pam_service_name(), id.name, password);
-    if (type->second == "pve") {
+    auto list = realms.get(store);
+    const Realm* realm = list->find(id.realm);
+    if (!realm) throw Error("auth domain '" + id.realm + "' does not exist");
+    if (realm->type == "pam") return pam_check_password(pam_service_name(), id.name, password);
+    if (realm->type == "pve") {
       auto hashes = shadow.get(store);
       auto it = hashes->find(userid);
       return it != hashes->end() && verify_password(password, it->second);
     }
-    auth_failure(userid, "realm type '" + type->second + "' is not supported");
+    if (realm->type == "openid") throw Error("users of an openid realm log in through their OpenID provider");
+    throw Error("realm type '" + realm->type + "' is not supported");
   }
 };
 
@@ -205,18 +231,75 @@ LoginResult AuthService::login(const std::string& username, const std::string& p
                                const std::optional<std::string>& realm) {
   std::string userid = username;
   if (realm && !realm->empty() && !userid.ends_with("@" + *realm)) userid += "@" + *realm;
+  return login(LoginRequest{.username = userid, .password = password});
+}
+
+LoginResult AuthService::login(const LoginRequest& req) {
+  const std::string& userid = req.username;
+  const std::int64_t now = unix_now();
+  auto fail = [&](const std::string& why) {
+    impl_->limiter.failed(userid, req.client, now);
+    log::warn("authentication failure; rhost=" + (req.client.empty() ? std::string("-") : req.client) +
+              " user=" + userid + " msg=" + why);
+    throw Error("authentication failure", 401);
+  };
+  if (auto why = impl_->limiter.refused(userid, req.client, now); !why.empty()) fail(why);
   auto id = split_userid(userid);
-  if (!id) auth_failure(userid, "invalid user name");
+  if (!id) fail("invalid user name");
   auto cfg = impl_->users.get(impl_->store);
-  if (!cfg->user_active(userid, unix_now())) auth_failure(userid, "user is missing, disabled or expired");
+  if (!cfg->user_active(userid, now)) fail("user is missing, disabled or expired");
 
+  try {
+    if (req.tfa_challenge) {
+      // Second step: the challenge ticket is bound to the user (aad), the password is the response.
+      KeyPtr key = *impl_->pub_key.get_watched(impl_->store);
+      auto data = key ? auth::verify_ticket(*key, *req.tfa_challenge, now, userid) : std::nullopt;
+      if (!data || !data->starts_with("!tfa!")) fail("invalid TFA challenge ticket");
+      impl_->tfa_verify(userid, data->substr(5), req.password, now);
+    } else {
+      bool ok = false;
+      // Ticket renewal: a valid full ticket of the same user (or of root@pam) stands in for the password.
+      if (auto ticket_user = impl_->ticket_user(req.password)) ok = *ticket_user == userid || *ticket_user == "root@pam";
+      if (!ok) ok = impl_->check_realm_password(userid, *id, req.password);
+      if (!ok) fail("invalid credentials");
+      if (auto challenge = impl_->tfa_begin(userid, *id, req.otp, now)) {
+        return LoginResult{userid, assemble_ticket(*impl_->signing_key(), "!tfa!" + *challenge, now, userid),
+                           assemble_csrf_token(impl_->csrf_key(), userid, now), true};
+      }
+    }
+  } catch (const Error& e) {
+    if (e.status() == 401) throw;  // already counted and logged by fail()
+    fail(e.what());
+  }
+  impl_->limiter.succeeded(userid);
+  return LoginResult{userid, assemble_ticket(*impl_->signing_key(), userid, now),
+                     assemble_csrf_token(impl_->csrf_key(), userid, now)};
+}
+
+bool AuthService::verify_password_only(const std::string& userid, const std::string& password, const std::string& client) {
+  const std::int64_t now = unix_now();
+  auto id = split_userid(userid);
+  if (!id || !impl_->limiter.refused(userid, client, now).empty()) return false;
   bool ok = false;
-  // Ticket renewal: a valid ticket of the same user (or of root@pam) stands in for the password.
-  if (auto ticket_user = impl_->ticket_user(password)) ok = *ticket_user == userid || *ticket_user == "root@pam";
-  if (!ok) ok = impl_->check_realm_password(userid, *id, password);
-  if (!ok) auth_failure(userid, "invalid credentials");
+  try {
+    ok = impl_->check_realm_password(userid, *id, password);
+  } catch (const Error&) {
+    ok = false;
+  }
+  if (!ok) {
+    impl_->limiter.failed(userid, client, now);
+    log::warn("authentication failure; rhost=" + (client.empty() ? std::string("-") : client) + " user=" + userid +
+              " msg=confirmation password is wrong");
+  }
+  return ok;
+}
 
-  std::int64_t now = unix_now();
+LoginResult AuthService::issue_login(const std::string& userid) {
+  const std::int64_t now = unix_now();
+  if (!impl_->users.get(impl_->store)->user_active(userid, now)) {
+    log::warn("authentication failure; user=" + userid + " msg=user is missing, disabled or expired");
+    throw Error("authentication failure", 401);
+  }
   return LoginResult{userid, assemble_ticket(*impl_->signing_key(), userid, now),
                      assemble_csrf_token(impl_->csrf_key(), userid, now)};
 }
@@ -293,11 +376,19 @@ void AuthService::set_password(const std::string& userid, const std::string& pas
   auto id = split_userid(userid);
   if (!id) throw Error::param("userid", "value '" + userid + "' does not look like a valid user name");
   if (password.empty()) throw Error::param("password", "password must not be empty");
-  auto types = impl_->realms.get(impl_->store);
-  auto type = types->find(id->realm);
-  if (type == types->end()) throw Error::param("userid", "auth domain '" + id->realm + "' does not exist");
-  if (type->second != "pve") throw Error("changing the password of a '" + type->second + "' realm user is not supported", 501);
+  auto list = impl_->realms.get(impl_->store);
+  const Realm* realm = list->find(id->realm);
+  if (!realm) throw Error::param("userid", "auth domain '" + id->realm + "' does not exist");
   if (!user_config()->user(userid)) throw Error::param("userid", "no such user ('" + userid + "')");
+  if (realm->type == "pam") {
+    // As PVE: a PAM password changes only on this node, through the system's own tool.
+    if (id->name.find_first_of(":\n") != std::string::npos || password.find('\n') != std::string::npos) {
+      throw Error::param("password", "invalid characters");
+    }
+    run_command({"chpasswd"}, CommandOptions{.timeout = std::chrono::seconds(30), .input = id->name + ":" + password + "\n"});
+    return;
+  }
+  if (realm->type != "pve") throw Error("changing the password of a '" + realm->type + "' realm user is not supported", 501);
   std::string hash = hash_password(password);
   cluster::update_file(impl_->store, kShadowCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
     SecretMap entries = parse_shadow(cur ? cur->data : "");
@@ -401,5 +492,45 @@ void AuthService::remove_user(const std::string& userid) {
     return print_shadow(entries);
   });
 }
+
+std::shared_ptr<const RealmList> AuthService::realms() { return impl_->realms.get(impl_->store); }
+
+void AuthService::update_realms(const std::function<void(RealmList&)>& edit) {
+  cluster::update_file(impl_->store, kDomainsCfg, [&](const std::optional<cluster::FileEntry>& cur) -> std::optional<std::string> {
+    RealmList list = parse_domains_cfg(cur ? cur->data : "");
+    edit(list);
+    return print_domains_cfg(list);
+  });
+}
+
+std::optional<std::string> AuthService::realm_password(const std::string& realm) {
+  for (const char* dir : {kRealmPasswordDir, kLegacyRealmPasswordDir}) {
+    if (auto e = impl_->store.read(std::string(dir) + realm + ".pw")) {
+      std::string pw = e->data;
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+      return pw;
+    }
+  }
+  return std::nullopt;
+}
+
+void AuthService::set_realm_password(const std::string& realm, const std::optional<std::string>& password) {
+  const std::string path = std::string(kRealmPasswordDir) + realm + ".pw";
+  if (password) {
+    impl_->store.write(path, *password + "\n");
+    return;
+  }
+  for (const char* dir : {kRealmPasswordDir, kLegacyRealmPasswordDir}) {
+    const std::string p = std::string(dir) + realm + ".pw";
+    if (impl_->store.read(p)) impl_->store.remove(p);
+  }
+}
+
+AuthService::TfaLockState AuthService::tfa_lock_state(const std::string& userid) {
+  auto state = tfa_user_lock_state(impl_->store, userid);
+  return TfaLockState{.locked_until = state.first, .totp_locked = state.second};
+}
+
+void AuthService::remove_tfa_user(const std::string& userid) { tfa_forget_user(impl_->store, userid); }
 
 }  // namespace pvx::auth

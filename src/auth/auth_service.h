@@ -29,11 +29,23 @@ namespace pvx::cluster { class ConfigStore; }
 namespace pvx::auth {
 
 struct UserConfig;
+struct RealmList;
+
+struct LoginRequest {
+  std::string username;  // "name@realm"
+  // The password; or a valid ticket of the same user (renewal); or, with `tfa_challenge`, the
+  // second factor's response ("totp:123456", "recovery:...", "webauthn:{...}").
+  std::string password;
+  std::optional<std::string> otp;            // a TOTP code given with the password (one step)
+  std::optional<std::string> tfa_challenge;  // the half-authenticated ticket of the first step
+  std::string client;                        // source address, for the failure limits
+};
 
 struct LoginResult {
   std::string username;
-  std::string ticket;
+  std::string ticket;  // with need_tfa: the half-authenticated ticket to answer with
   std::string csrf_token;
+  bool need_tfa = false;
 };
 
 class AuthService {
@@ -48,8 +60,16 @@ class AuthService {
   // ---- logins ----
   // `password` may also be a valid ticket of the same user (ticket renewal). Throws Error 401
   // "authentication failure" on any failure (without saying which part was wrong).
+  // Failures are counted per user and per source address (LoginLimiter) and logged without the
+  // password. A user with second factors (priv/tfa.cfg, or a realm that enforces TFA) first gets
+  // a half-authenticated ticket (need_tfa), which the second call answers in `tfa_challenge`.
+  LoginResult login(const LoginRequest& request);
   LoginResult login(const std::string& username, const std::string& password,
                     const std::optional<std::string>& realm = std::nullopt);
+  // The first factor alone (the caller's confirmation password of PVE's user-modifying calls).
+  bool verify_password_only(const std::string& userid, const std::string& password, const std::string& client);
+  // A full ticket for a user authenticated elsewhere (an OpenID provider); the user must be active.
+  LoginResult issue_login(const std::string& userid);
 
   // ---- request authentication ----
   // A valid, unexpired ticket (2 h, 5 min skew) of an enabled, unexpired user.
@@ -90,6 +110,23 @@ class AuthService {
   void remove_token(const std::string& userid, const std::string& tokenid);
   // Removes a user with its tokens, group memberships, ACL entries and pve-realm password.
   void remove_user(const std::string& userid);
+
+  // ---- second factors: priv/tfa.cfg ----
+  struct TfaLockState {
+    std::int64_t locked_until = 0;  // unix time until which all TFA of the user is locked
+    bool totp_locked = false;       // too many wrong TOTP codes: TOTP locked until unlocked
+  };
+  TfaLockState tfa_lock_state(const std::string& userid);
+  // Forgets the user's second factors (the user was deleted).
+  void remove_tfa_user(const std::string& userid);
+
+  // ---- realms: domains.cfg and the LDAP/AD bind passwords in priv/realm/<realm>.pw ----
+  std::shared_ptr<const RealmList> realms();
+  // Read-modify-write of domains.cfg under its store lock ("file-domains_cfg").
+  void update_realms(const std::function<void(RealmList&)>& edit);
+  std::optional<std::string> realm_password(const std::string& realm);
+  // nullopt removes the stored password.
+  void set_realm_password(const std::string& realm, const std::optional<std::string>& password);
 
  private:
   struct Impl;

@@ -141,14 +141,18 @@ bool TicketKey::verify(std::string_view data, std::string_view signature) const 
                           reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
 }
 
-std::string assemble_ticket(const TicketKey& key, std::string_view userid, std::int64_t now) {
+std::string assemble_ticket(const TicketKey& key, std::string_view data, std::int64_t now, std::string_view aad) {
   std::string escaped;
-  for (char c : userid) escaped += c == ':' ? std::string("%3A") : std::string(1, c);
+  // PVE escapes only ':'; a space (possible in challenge JSON) would end the ticket, so pvx
+  // escapes it too. Both decode the same way.
+  for (char c : data) escaped += c == ':' ? std::string("%3A") : c == ' ' ? std::string("%20") : std::string(1, c);
   std::string plain = "PVE:" + escaped + ":" + hex_time(now);
-  return plain + "::" + base64_encode(key.sign(plain));
+  std::string signed_text = aad.empty() ? plain : plain + ":" + std::string(aad);
+  return plain + "::" + base64_encode(key.sign(signed_text));
 }
 
-std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view ticket, std::int64_t now) {
+std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view ticket, std::int64_t now,
+                                         std::string_view aad) {
   if (has_space(ticket)) return std::nullopt;
   auto sep = ticket.rfind("::");
   if (sep == std::string_view::npos || !ticket.starts_with("PVE:")) return std::nullopt;
@@ -160,7 +164,8 @@ std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view 
   auto stamp = parse_hex_time(plain.substr(colon + 1));
   if (!stamp || !fresh(*stamp, now)) return std::nullopt;
   std::string raw_sig = base64_decode(sig);
-  if (raw_sig.empty() || !key.verify(plain, raw_sig)) return std::nullopt;
+  std::string signed_text = aad.empty() ? std::string(plain) : std::string(plain) + ":" + std::string(aad);
+  if (raw_sig.empty() || !key.verify(signed_text, raw_sig)) return std::nullopt;
   return url_decode(plain.substr(4, colon - 4), false);
 }
 

@@ -43,9 +43,13 @@ class TicketKey {
   std::unique_ptr<Impl> impl_;
 };
 
-std::string assemble_ticket(const TicketKey& key, std::string_view userid, std::int64_t now);
-// The userid of a ticket signed by `key` and valid at `now`.
-std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view ticket, std::int64_t now);
+// `data` is the userid, or for a half-authenticated login "!tfa!<challenge JSON>". `aad` (PVE's
+// additional authenticated data: the userid of such a login) is signed but not written into the
+// ticket, so the ticket verifies only for the same user.
+std::string assemble_ticket(const TicketKey& key, std::string_view data, std::int64_t now, std::string_view aad = {});
+// The data (userid) of a ticket signed by `key` (with the same `aad`) and valid at `now`.
+std::optional<std::string> verify_ticket(const TicketKey& key, std::string_view ticket, std::int64_t now,
+                                         std::string_view aad = {});
 
 // Short-lived tickets (PVE's VNC and tunnel tickets): "<PREFIX>:<8 hex time>::<base64 signature>"
 // where the signature covers "<PREFIX>:<time>:<secret_data>"; the secret data (for VNC

@@ -47,6 +47,9 @@ std::string pct_local_usage();
 // pveam update, list, remove and build run here; nullopt for other commands.
 std::optional<int> run_pveam_local(const Args& args, const GlobalOptions& global);
 std::string pveam_local_usage();
+// pveum user permissions, user token permissions, user tfa delete and passwd; nullopt for others.
+std::optional<int> run_pveum_local(const Args& args, const GlobalOptions& global);
+std::string pveum_local_usage();
 int qm_importovf(const Args& args, const GlobalOptions& global);
 int run_schema(const api::Router& router, const Args& args);
 int run_completion(const Args& args);

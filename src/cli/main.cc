@@ -47,6 +47,9 @@ int run(std::string prog, Args args) {
   if (prog == "pveam") {
     if (auto rc = run_pveam_local(args, global)) return *rc;
   }
+  if (prog == "pveum") {
+    if (auto rc = run_pveum_local(args, global)) return *rc;
+  }
   if (prog == "pct") {
     if (auto rc = run_pct_local(args, global)) return *rc;
   }

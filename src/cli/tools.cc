@@ -109,6 +109,7 @@ std::string tool_usage(const api::Router& router, const std::string& tool) {
   if (tool == "qm") out += qm_local_usage();
   if (tool == "pct") out += pct_local_usage();
   if (tool == "pveam") out += pveam_local_usage();
+  if (tool == "pveum") out += pveum_local_usage();
   return out;
 }
 

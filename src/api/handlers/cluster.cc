@@ -2,6 +2,7 @@
 #include <netdb.h>
 #include <arpa/inet.h>
 
+#include "api/handlers/cluster_resources.h"
 #include "api/handlers/common.h"
 #include "api/handlers/guest_ids.h"
 #include "api/handlers/qemu_common.h"
@@ -9,6 +10,8 @@
 #include "api/handlers/storage_common.h"
 #include "api/handlers/task_json.h"
 #include "api/handlers/vmid_range.h"
+#include "auth/auth_service.h"
+#include "auth/user_config.h"
 #include "api/handlers/lxc_common.h"
 #include "guest/qemu/vm_service.h"
 #include "storage/storage_service.h"
@@ -33,10 +36,20 @@ std::string node_address(const std::string& node) {
   return out;
 }
 
-Json resources(RequestContext& ctx) {
+}  // namespace
+
+Json cluster_resources(RequestContext& ctx, const std::optional<std::string>& type) {
   Json out = Json::array();
-  auto type = ctx.opt_str("type");
   const auto& node = ctx.services().node;
+  auto users = ctx.services().auth->user_config();
+  // vmid -> pool, for the guests' `pool` member.
+  std::map<std::string, std::string, std::less<>> pool_of;
+  for (const auto& [poolid, pool] : users->pools) {
+    for (const auto& vmid : pool.vms) pool_of[vmid] = poolid;
+  }
+  auto set_pool = [&](Json& e, std::int64_t vmid) {
+    if (auto it = pool_of.find(std::to_string(vmid)); it != pool_of.end()) e["pool"] = it->second;
+  };
   if ((!type || *type == "node") && ctx.allowed("/nodes/" + node, {"Sys.Audit"})) {
     Json e = local_node_entry(ctx, true);
     e["cgroup-mode"] = 1;
@@ -54,6 +67,7 @@ Json resources(RequestContext& ctx) {
         e["type"] = "qemu";
         e["node"] = node;
         if (!e.contains("template")) e["template"] = 0;
+        set_pool(e, vmid);
         out.push_back(std::move(e));
       }
     }
@@ -64,6 +78,7 @@ Json resources(RequestContext& ctx) {
         e["id"] = "lxc/" + std::to_string(vmid);
         e["node"] = node;
         if (!e.contains("template")) e["template"] = 0;
+        set_pool(e, vmid);
         out.push_back(std::move(e));
       }
     }
@@ -87,8 +102,20 @@ Json resources(RequestContext& ctx) {
       out.push_back(std::move(e));
     }
   }
+  if (!type || *type == "pool") {
+    for (const auto& [poolid, pool] : users->pools) {
+      if (!ctx.allowed("/pool/" + poolid, {"Pool.Audit"})) continue;
+      Json e = {{"id", "pool/" + poolid}, {"type", "pool"}, {"pool", poolid}};
+      if (!pool.comment.empty()) e["comment"] = pool.comment;
+      out.push_back(std::move(e));
+    }
+  }
   return out;
 }
+
+namespace {
+
+Json resources(RequestContext& ctx) { return cluster_resources(ctx, ctx.opt_str("type")); }
 
 Json cluster_tasks(RequestContext& ctx) {
   tasks::TaskFilter f;

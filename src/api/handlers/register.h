@@ -11,8 +11,7 @@ void register_nodes(Router& r);
 void register_node_tasks(Router& r);
 void register_cluster(Router& r);
 void register_cluster_options(Router& r);
-void register_access(Router& r);
-void register_access_users(Router& r);
+void register_access(Router& r);  // /access (users, groups, roles, ACLs, realms, TFA, OpenID) and /pools
 void register_storage_config(Router& r);
 void register_node_storage(Router& r);
 void register_storage_content(Router& r);

@@ -9,6 +9,7 @@
 6. network (network_bench.py, root): 100 bridges staged, applied and listed in a namespace.
 7. VMs (qemu_bench.py): start to QMP ready vs bare QEMU, hard stop, 1 000 VMs listed, config read.
 8. containers (lxc_bench.py, root): start vs lxc-start + lxc-wait, stop vs lxc-stop -k, 1 000 listed.
+9. ACL evaluation (bin/acl_bench): privilege checks over 10 000 ACL entries, 1 000 users, 100 groups.
 
 Writes bench/results/latest.json and bench/results/README.md. Nothing here asserts timings.
 """
@@ -185,6 +186,10 @@ def main():
         if os.geteuid() == 0:
             results["network_100_bridges"] = network_bench.bridges_apply_and_list()
 
+        acl = subprocess.run([os.path.join(harness.BIN_DIR, "acl_bench")], capture_output=True, text=True,
+                             check=True, timeout=300)
+        results["acl_eval"] = json.loads(acl.stdout)
+
         n = results["nginx_1k_json"]["rps"]
         results["pvxd_vs_nginx_rps_ratio"] = round(results["pvxd_version"]["rps"] / n, 4) if n else None
         rc = daemon.stop()
@@ -295,6 +300,17 @@ def main():
             "| defining the %d containers (POST /nodes/{node}/lxc, tasks awaited) | %.1f s | |"
             % (cm["cts"], cm["create_seconds"]),
             "| pvxd RSS with them | %s KiB | |" % results.get("pvxd_rss_with_1000_cts_kib"),
+            "",
+        ]
+    acl = results.get("acl_eval")
+    if acl:
+        lines += [
+            "## Access control",
+            "",
+            "| metric | value | goal |",
+            "|---|---|---|",
+            "| privilege check, %d ACL entries, %d users, %d groups (users, groups and privsep tokens) | %.2f us | < 5 us |"
+            % (acl["entries"], acl["users"], acl["groups"], acl["ns_per_check"] / 1000.0),
             "",
         ]
     with open(os.path.join(out_dir, "README.md"), "w") as f:

@@ -229,6 +229,9 @@ def write_access_api(dump, out):
         keep = {k: e[k] for k in ("name", "description", "parameters", "returns", "permissions",
                                   "protected", "proxyto", "allowtoken") if k in e}
         methods[e["method"] + " " + path] = keep
+    # The dump's enum of GET /access/users/{userid}/tfa misspells "recovery"; PVE answers "recovery".
+    types = methods["GET /access/users/{userid}/tfa"]["returns"]["properties"]["types"]["items"]
+    types["enum"] = ["recovery" if t == "recovedry" else t for t in types["enum"]]
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"source": "the /access and /pools entries of the reference API dump", "methods": methods},
                   f, indent=1, sort_keys=True, ensure_ascii=False)

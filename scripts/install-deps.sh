@@ -12,7 +12,7 @@ build_pkgs=(
   libboost1.81-dev nlohmann-json3-dev libssl-dev libsqlite3-dev
   libpam0g-dev libcrypt-dev zlib1g-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnl-3-dev libnl-route-3-dev libnftables-dev lxc-dev libarchive-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev lxc-dev libarchive-dev libcbor-dev libldap-dev
 )
 run_pkgs=( qemu-utils qemu-system-x86 ovmf swtpm swtpm-tools genisoimage btrfs-progs dnsmasq-base nftables iproute2 lxc )
 # lvm2, tgt and libiscsi-bin: the storage tests drive real LVM metadata and a real iSCSI target;
@@ -20,7 +20,7 @@ run_pkgs=( qemu-utils qemu-system-x86 ovmf swtpm swtpm-tools genisoimage btrfs-p
 # ansible: its community.general proxmox modules are one of the real clients under test;
 # user-mode-linux: a full kernel as a process, for the network tests a CI kernel lacks features for;
 # qemu-guest-agent and cpio: the test guest's initramfs (tests/guest) carries Debian's qemu-ga.
-test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin ansible busybox user-mode-linux qemu-guest-agent cpio python3-websocket )
+test_pkgs=( python3 python3-proxmoxer python3-requests curl openssl procps lvm2 tgt libiscsi-bin ansible busybox user-mode-linux qemu-guest-agent cpio python3-websocket python3-cryptography slapd ldap-utils )
 bench_pkgs=( wrk nginx-light )
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}" "${test_pkgs[@]}")

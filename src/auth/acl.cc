@@ -15,6 +15,8 @@ void apply(const RoleFlags& entries, bool final, RoleFlags& out) {
 
 RoleFlags walk(const UserConfig& cfg, std::string_view authid, const std::string& path) {
   RoleFlags roles;
+  // Group entries apply to users only (a token's own entries are its users and tokens lines).
+  const UserEntry* user = authid.find('!') == std::string_view::npos ? cfg.user(authid) : nullptr;
   // Prefixes of the normalised path: "/", "/vms", "/vms/100".
   std::vector<std::string> levels{"/"};
   for (size_t i = 1; i <= path.size(); ++i) {
@@ -31,10 +33,17 @@ RoleFlags walk(const UserConfig& cfg, std::string_view authid, const std::string
     if (found.empty()) {
       if (auto u = node->second.users.find(authid); u != node->second.users.end()) apply(u->second, final, found);
     }
-    if (found.empty()) {
-      for (const auto& [group, entries] : node->second.groups) {
-        auto g = cfg.groups.find(group);
-        if (g != cfg.groups.end() && g->second.users.contains(authid)) apply(entries, final, found);
+    if (found.empty() && user && !node->second.groups.empty()) {
+      // Whichever side is smaller is walked: a path with many group entries, or a user in many groups.
+      const auto& entries_by_group = node->second.groups;
+      if (user->groups.size() < entries_by_group.size()) {
+        for (const auto& group : user->groups) {
+          if (auto e = entries_by_group.find(group); e != entries_by_group.end()) apply(e->second, final, found);
+        }
+      } else {
+        for (const auto& [group, entries] : entries_by_group) {
+          if (user->groups.contains(group)) apply(entries, final, found);
+        }
       }
     }
     if (!found.empty()) roles = std::move(found);

@@ -12,6 +12,7 @@
 #include "auth/capabilities.h"
 #include "auth/domains_config.h"
 #include "auth/login_limiter.h"
+#include "auth/realm_sync.h"
 #include "auth/tfa_login.h"
 #include "auth/pam_login.h"
 #include "auth/password_hash.h"
@@ -46,6 +47,17 @@ constexpr const char* kDefaultUserCfg =
     "user:root@pam:1:0:::::\n"
     "\n"
     "acl:1:/:root@pam:Administrator:\n";
+
+std::optional<std::string> realm_password_of(cluster::ConfigStore& store, const std::string& realm) {
+  for (const char* dir : {"priv/realm/", "priv/ldap/"}) {
+    if (auto e = store.read(std::string(dir) + realm + ".pw")) {
+      std::string pw = e->data;
+      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+      return pw;
+    }
+  }
+  return std::nullopt;
+}
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -204,6 +216,9 @@ struct AuthService::Impl {
       auto hashes = shadow.get(store);
       auto it = hashes->find(userid);
       return it != hashes->end() && verify_password(password, it->second);
+    }
+    if (realm->type == "ldap" || realm->type == "ad") {
+      return realm_check_password(*realm, realm_password_of(store, realm->id), id.name, password);
     }
     if (realm->type == "openid") throw Error("users of an openid realm log in through their OpenID provider");
     throw Error("realm type '" + realm->type + "' is not supported");
@@ -504,14 +519,7 @@ void AuthService::update_realms(const std::function<void(RealmList&)>& edit) {
 }
 
 std::optional<std::string> AuthService::realm_password(const std::string& realm) {
-  for (const char* dir : {kRealmPasswordDir, kLegacyRealmPasswordDir}) {
-    if (auto e = impl_->store.read(std::string(dir) + realm + ".pw")) {
-      std::string pw = e->data;
-      while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-      return pw;
-    }
-  }
-  return std::nullopt;
+  return realm_password_of(impl_->store, realm);
 }
 
 void AuthService::set_realm_password(const std::string& realm, const std::optional<std::string>& password) {

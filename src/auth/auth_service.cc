@@ -1,5 +1,7 @@
 #include "auth/auth_service.h"
 
+#include <pwd.h>
+
 #include <chrono>
 #include <ctime>
 #include <map>
@@ -57,6 +59,14 @@ std::optional<std::string> realm_password_of(cluster::ConfigStore& store, const 
     }
   }
   return std::nullopt;
+}
+
+// getpwnam_r: logins run on several worker threads.
+bool linux_user_exists(const std::string& name) {
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  return ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr;
 }
 
 std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -211,7 +221,10 @@ struct AuthService::Impl {
     auto list = realms.get(store);
     const Realm* realm = list->find(id.realm);
     if (!realm) throw Error("auth domain '" + id.realm + "' does not exist");
-    if (realm->type == "pam") return pam_check_password(pam_service_name(), id.name, password);
+    if (realm->type == "pam") {
+      if (!linux_user_exists(id.name)) throw Error("no Linux user '" + id.name + "' on this node");
+      return pam_check_password(pam_service_name(), id.name, password);
+    }
     if (realm->type == "pve") {
       auto hashes = shadow.get(store);
       auto it = hashes->find(userid);
@@ -250,7 +263,7 @@ LoginResult AuthService::login(const std::string& username, const std::string& p
 }
 
 LoginResult AuthService::login(const LoginRequest& req) {
-  const std::string& userid = req.username;
+  std::string userid = req.username;
   const std::int64_t now = unix_now();
   auto fail = [&](const std::string& why) {
     impl_->limiter.failed(userid, req.client, now);
@@ -262,6 +275,20 @@ LoginResult AuthService::login(const LoginRequest& req) {
   auto id = split_userid(userid);
   if (!id) fail("invalid user name");
   auto cfg = impl_->users.get(impl_->store);
+  if (!cfg->user(userid)) {
+    // A directory realm with case-sensitive=0 finds "Ana@corp" as "ana@corp" (PVE's lookup).
+    auto list = impl_->realms.get(impl_->store);
+    const Realm* realm = list->find(id->realm);
+    if (realm && (realm->type == "ldap" || realm->type == "ad") && !realm->flag("case-sensitive", true)) {
+      for (const auto& [known, u] : cfg->users) {
+        if (to_lower(known) == to_lower(userid)) {
+          userid = known;
+          id = split_userid(userid);
+          break;
+        }
+      }
+    }
+  }
   if (!cfg->user_active(userid, now)) fail("user is missing, disabled or expired");
 
   try {
@@ -396,6 +423,7 @@ void AuthService::set_password(const std::string& userid, const std::string& pas
   if (!realm) throw Error::param("userid", "auth domain '" + id->realm + "' does not exist");
   if (!user_config()->user(userid)) throw Error::param("userid", "no such user ('" + userid + "')");
   if (realm->type == "pam") {
+    if (!linux_user_exists(id->name)) throw Error::param("userid", "no Linux user '" + id->name + "' on this node");
     // As PVE: a PAM password changes only on this node, through the system's own tool.
     if (id->name.find_first_of(":\n") != std::string::npos || password.find('\n') != std::string::npos) {
       throw Error::param("password", "invalid characters");

@@ -19,6 +19,7 @@ struct LdapServerOptions {
   bool verify = false;               // check the server's certificate
   std::string capath;                // CA file or directory ("" = the system's)
   std::string cert, certkey;         // client certificate
+  std::string min_tls = "tlsv1_2";   // PVE's sslversion: tlsv1, tlsv1_1, tlsv1_2, tlsv1_3
   int timeout_seconds = 10;
 };
 
@@ -39,9 +40,12 @@ class LdapConnection {
 
   // Simple bind; an empty dn binds anonymously. Throws Error (401 for invalid credentials).
   void bind(const std::string& dn, const std::string& password);
-  // Subtree search below `base`.
+  // Subtree search below `base` (or of `base` alone), in pages of `page_size` entries (the
+  // paged-results control) so that a server's size limit cannot cut a listing short; a server
+  // that still answers "size limit exceeded" is an error rather than a silently partial list.
   std::vector<LdapEntry> search(const std::string& base, const std::string& filter,
-                                const std::vector<std::string>& attributes);
+                                const std::vector<std::string>& attributes, bool base_only = false,
+                                int page_size = 500);
   const std::string& server() const { return server_; }
 
  private:

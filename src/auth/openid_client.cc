@@ -37,20 +37,6 @@ std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
-std::string url_escape(const std::string& s) {
-  std::string out;
-  static const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 // GET (form empty) or POST a form; the answer's JSON. `basic` is "user:password" for the token
 // endpoint's client authentication.
@@ -236,12 +222,12 @@ std::string openid_auth_url(const OpenIdSettings& s, const std::string& redirect
   p.expires = now + 600;
   std::string endpoint = d["authorization_endpoint"].get<std::string>();
   std::string url = endpoint + (endpoint.find('?') == std::string::npos ? "?" : "&") +
-                    "response_type=code&client_id=" + url_escape(s.client_id) +
-                    "&redirect_uri=" + url_escape(redirect_url) + "&scope=" + url_escape("openid " + s.scopes) +
-                    "&state=" + url_escape(p.state) + "&nonce=" + url_escape(p.nonce) +
+                    "response_type=code&client_id=" + url_encode(s.client_id) +
+                    "&redirect_uri=" + url_encode(redirect_url) + "&scope=" + url_encode("openid " + s.scopes) +
+                    "&state=" + url_encode(p.state) + "&nonce=" + url_encode(p.nonce) +
                     "&code_challenge=" + base64url_encode(sha256(p.verifier)) + "&code_challenge_method=S256";
-  if (!s.prompt.empty()) url += "&prompt=" + url_escape(s.prompt);
-  if (!s.acr_values.empty()) url += "&acr_values=" + url_escape(s.acr_values);
+  if (!s.prompt.empty()) url += "&prompt=" + url_encode(s.prompt);
+  if (!s.acr_values.empty()) url += "&acr_values=" + url_encode(s.acr_values);
   return url;
 }
 
@@ -275,10 +261,10 @@ Json verify_jwt(const std::string& token, const Json& jwks) {
 
 Json openid_finish(const OpenIdSettings& s, const OpenIdPending& p, const std::string& code, std::int64_t now) {
   Json d = discover(s);
-  std::string form = "grant_type=authorization_code&code=" + url_escape(code) +
-                     "&redirect_uri=" + url_escape(p.redirect_url) + "&code_verifier=" + url_escape(p.verifier) +
-                     "&client_id=" + url_escape(s.client_id);
-  std::string basic = s.client_key.empty() ? "" : url_escape(s.client_id) + ":" + url_escape(s.client_key);
+  std::string form = "grant_type=authorization_code&code=" + url_encode(code) +
+                     "&redirect_uri=" + url_encode(p.redirect_url) + "&code_verifier=" + url_encode(p.verifier) +
+                     "&client_id=" + url_encode(s.client_id);
+  std::string basic = s.client_key.empty() ? "" : url_encode(s.client_id) + ":" + url_encode(s.client_key);
   Json token = http_json(d["token_endpoint"].get<std::string>(), form, basic);
   if (!token.contains("id_token") || !token["id_token"].is_string()) fail("the token endpoint returned no id_token");
   Json claims = verify_jwt(token["id_token"].get<std::string>(), http_json(d["jwks_uri"].get<std::string>()));

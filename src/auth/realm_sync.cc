@@ -18,10 +18,6 @@ namespace pvx::auth {
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string opt(const Realm& r, const char* key, const std::string& fallback = {}) {
   auto v = r.get(key);
@@ -31,7 +27,12 @@ std::string opt(const Realm& r, const char* key, const std::string& fallback = {
 LdapServerOptions server_options(const Realm& r) {
   LdapServerOptions o;
   o.servers = {opt(r, "server1"), opt(r, "server2")};
-  if (auto p = r.get("port"); p && !p->empty()) o.port = std::stoi(*p);
+  if (auto p = r.get("port"); p && !p->empty()) {
+    auto port = to_int(*p);
+    if (!port || *port < 1 || *port > 65535) throw Error("realm '" + r.id + "' has an invalid port '" + *p + "'");
+    o.port = *port;
+  }
+  o.min_tls = opt(r, "sslversion", "tlsv1_2");
   o.mode = opt(r, "mode", r.flag("secure", false) ? "ldaps" : "ldap");
   o.verify = r.flag("verify", false);
   o.capath = opt(r, "capath");
@@ -57,10 +58,21 @@ std::string extra_filter(const std::string& f) {
   return f.front() == '(' ? f : "(" + f + ")";
 }
 
-std::string user_filter(const Realm& r, const std::string& value) {
-  return "(&(" + user_attr(r) + "=" + value + ")" +
-         classes_filter(opt(r, "user_classes", "inetorgperson,posixaccount,person,user")) +
+// The users a sync reads: `user_classes` and the realm's `filter` narrow them (a login looks
+// the user up by `user_attr` alone, as PVE does).
+std::string sync_user_filter(const Realm& r) {
+  return "(&(" + user_attr(r) + "=*)" + classes_filter(opt(r, "user_classes", "inetorgperson,posixaccount,person,user")) +
          extra_filter(opt(r, "filter")) + ")";
+}
+
+// The realm's base_dn; an AD realm without one uses the server's defaultNamingContext, as PVE.
+std::string base_dn(const Realm& r, LdapConnection& conn) {
+  if (auto b = opt(r, "base_dn"); !b.empty()) return b;
+  auto root = conn.search("", "(objectClass=*)", {"defaultNamingContext"}, true);
+  if (!root.empty()) {
+    if (auto b = root.front().first("defaultNamingContext"); !b.empty()) return b;
+  }
+  throw Error("realm '" + r.id + "' has no base_dn and the server names no defaultNamingContext");
 }
 
 std::unique_ptr<LdapConnection> connect_and_bind(const Realm& r, const std::optional<std::string>& bind_password) {
@@ -71,13 +83,6 @@ std::unique_ptr<LdapConnection> connect_and_bind(const Realm& r, const std::opti
   return conn;
 }
 
-// Group names PVE accepts: other characters become '_'.
-std::string group_name(std::string name) {
-  for (auto& c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
-  }
-  return name;
-}
 
 // "cn=ops,ou=groups,dc=x" -> "ops"
 std::string first_rdn_value(const std::string& dn) {
@@ -90,6 +95,7 @@ std::string first_rdn_value(const std::string& dn) {
 struct Directory {
   std::map<std::string, std::map<std::string, std::string>> users;  // name -> synced properties
   std::map<std::string, std::set<std::string>> groups;              // "<name>-<realm>" -> member names
+  std::vector<std::string> skipped;                                 // why entries were left out
 };
 
 // sync_attributes: "email=mail,firstname=givenName" (pvx key = LDAP attribute).
@@ -97,51 +103,52 @@ std::map<std::string, std::string> sync_attribute_map(const Realm& r) {
   std::map<std::string, std::string> out;
   for (const auto& item : split_any(opt(r, "sync_attributes"), ",")) {
     auto eq = item.find('=');
-    if (eq != std::string::npos) out[std::string(trim(item.substr(0, eq)))] = lower(std::string(trim(item.substr(eq + 1))));
+    if (eq != std::string::npos) out[std::string(trim(item.substr(0, eq)))] = to_lower(std::string(trim(item.substr(eq + 1))));
   }
   return out;
 }
 
 Directory read_directory(const Realm& r, const std::optional<std::string>& bind_password, bool with_groups) {
   auto conn = connect_and_bind(r, bind_password);
-  const bool case_sensitive = r.flag("case-sensitive", true);
   const auto attr_map = sync_attribute_map(r);
   std::vector<std::string> attrs = {user_attr(r)};
   for (const auto& [k, a] : attr_map) attrs.push_back(a);
   Directory dir;
   std::map<std::string, std::string> dn_to_name;  // lower-cased DN -> user name
-  const std::string base = opt(r, "base_dn");
-  for (const auto& e : conn->search(base, user_filter(r, "*"), attrs)) {
+  const std::string base = base_dn(r, *conn);
+  for (const auto& e : conn->search(base, sync_user_filter(r), attrs)) {
     std::string name = e.first(user_attr(r));
-    if (!case_sensitive) name = lower(name);
-    if (name.empty() || !split_userid(name + "@" + r.id)) continue;
+    if (name.empty() || !split_userid(name + "@" + r.id)) {
+      dir.skipped.push_back("skipped user '" + name + "' (" + e.dn + "): not a valid user name");
+      continue;
+    }
     auto& props = dir.users[name];
     for (const auto& [key, attr] : attr_map) {
       if (auto v = e.first(attr); !v.empty()) props[key] = v;
     }
-    dn_to_name[lower(e.dn)] = name;
+    dn_to_name[to_lower(e.dn)] = name;
   }
   if (!with_groups) return dir;
-  const std::string name_attr = lower(opt(r, "group_name_attr", "cn"));
-  const std::string group_base = opt(r, "group_dn", base);
+  const std::string name_attr = to_lower(opt(r, "group_name_attr", "cn"));
+  const std::string group_base = opt(r, "group_dn", base);  // group_dn defaults to base_dn
   const std::string filter = "(&" +
                              classes_filter(opt(r, "group_classes", "groupOfNames,group,univentionGroup,ipausergroup")) +
                              extra_filter(opt(r, "group_filter")) + ")";
   for (const auto& e : conn->search(group_base, filter, {name_attr, "member", "uniqueMember", "memberUid"})) {
     std::string name = e.first(name_attr);
     if (name.empty()) name = first_rdn_value(e.dn);
-    if (!case_sensitive) name = lower(name);
-    auto& members = dir.groups[group_name(name) + "-" + r.id];
-    for (const char* a : {"member", "uniquemember"}) {
-      if (const auto* v = e.get(a)) {
-        for (const auto& dn : *v) {
-          if (auto it = dn_to_name.find(lower(dn)); it != dn_to_name.end()) members.insert(it->second);
-        }
-      }
+    const std::string groupid = name + "-" + r.id;
+    if (!is_valid_group_name(groupid)) {
+      dir.skipped.push_back("skipped group '" + name + "' (" + e.dn + "): not a valid group name");
+      continue;
     }
-    if (const auto* v = e.get("memberuid")) {
-      for (auto n : *v) members.insert(case_sensitive ? n : lower(n));
+    auto& members = dir.groups[groupid];
+    // member, else uniqueMember (as PVE); memberUid of posixGroups names users directly.
+    const auto* dns = e.get("member") ? e.get("member") : e.get("uniquemember");
+    for (const auto& dn : dns ? *dns : std::vector<std::string>{}) {
+      if (auto it = dn_to_name.find(to_lower(dn)); it != dn_to_name.end()) members.insert(it->second);
     }
+    if (const auto* v = e.get("memberuid")) members.insert(v->begin(), v->end());
   }
   return dir;
 }
@@ -277,6 +284,8 @@ RealmSyncRequest sync_options(const Realm& realm, const nlohmann::json& params) 
   }
   for (const char* key : {"scope", "enable-new", "remove-vanished", "full", "purge"}) {
     if (!params.contains(key)) continue;
+    // The deprecated spellings count only when remove-vanished is not given, as in PVE.
+    if ((std::string_view(key) == "full" || std::string_view(key) == "purge") && params.contains("remove-vanished")) continue;
     const auto& v = params[key];
     std::string text = v.is_string() ? v.get<std::string>() : v.is_boolean() ? (v.get<bool>() ? "1" : "0") : v.dump();
     merge_options(req, have_scope, key, text);
@@ -290,6 +299,7 @@ void run_realm_sync(AuthService& auth, const Realm& realm, const RealmSyncReques
                     const std::function<void(std::string_view)>& log) {
   log("starting sync of realm " + realm.id + " (scope " + req.scope + (req.dry_run ? ", dry run" : "") + ")");
   Directory dir = read_directory(realm, auth.realm_password(realm.id), req.scope != "users");
+  for (const auto& why : dir.skipped) log(why);
   log("directory: " + std::to_string(dir.users.size()) + " users, " + std::to_string(dir.groups.size()) + " groups");
   if (req.dry_run) {
     UserConfig copy = *auth.user_config();
@@ -309,10 +319,12 @@ bool realm_check_password(const Realm& realm, const std::optional<std::string>& 
                           const std::string& username, const std::string& password) {
   if (password.empty()) return false;
   if (is_ad(realm) && opt(realm, "bind_dn").empty()) {
-    // Active Directory without a service account: bind as the user's UPN.
+    // Active Directory without a service account: bind as the user's UPN, as PVE does.
+    const std::string domain = opt(realm, "domain");
+    const std::string upn = username.find('@') == std::string::npos && !domain.empty() ? username + "@" + domain : username;
     LdapConnection conn(server_options(realm));
     try {
-      conn.bind(username + "@" + opt(realm, "domain"), password);
+      conn.bind(upn, password);
     } catch (const Error& e) {
       if (e.status() == 401) return false;
       throw;
@@ -320,7 +332,8 @@ bool realm_check_password(const Realm& realm, const std::optional<std::string>& 
     return true;
   }
   auto conn = connect_and_bind(realm, bind_password);
-  auto found = conn->search(opt(realm, "base_dn"), user_filter(realm, ldap_filter_escape(username)), {"dn"});
+  auto found = conn->search(base_dn(realm, *conn), "(" + user_attr(realm) + "=" + ldap_filter_escape(username) + ")",
+                            {"dn"});
   if (found.size() != 1) {
     if (found.size() > 1) throw Error("user '" + username + "' is ambiguous in realm '" + realm.id + "'");
     return false;

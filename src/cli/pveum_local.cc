@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "base/error.h"
+#include "base/strings.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/format.h"
@@ -20,19 +21,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 // PVE's layout: each path, then its privileges with "(*)" marking the propagated ones.
 void print_permissions(const Json& data, const GlobalOptions& global) {
@@ -100,11 +88,11 @@ int tfa_delete(const Args& args, const GlobalOptions& global) {
   if (auto it = a.options.find("id"); it != a.options.end()) {
     ids.push_back(it->second);
   } else {
-    ApiReply r = client.call("GET", "/access/tfa/" + encode(userid), Json::object());
+    ApiReply r = client.call("GET", "/access/tfa/" + url_encode(userid), Json::object());
     check_reply(r);
     for (const auto& e : r.body.value("data", Json::array())) ids.push_back(e.value("id", ""));
   }
-  for (const auto& id : ids) check_reply(client.call("DELETE", "/access/tfa/" + encode(userid) + "/" + encode(id), Json::object()));
+  for (const auto& id : ids) check_reply(client.call("DELETE", "/access/tfa/" + url_encode(userid) + "/" + url_encode(id), Json::object()));
   return 0;
 }
 

@@ -562,9 +562,12 @@ void AuthService::set_realm_password(const std::string& realm, const std::option
   }
 }
 
-AuthService::TfaLockState AuthService::tfa_lock_state(const std::string& userid) {
-  auto state = tfa_user_lock_state(impl_->store, userid);
-  return TfaLockState{.locked_until = state.first, .totp_locked = state.second};
+std::map<std::string, AuthService::TfaLockState> AuthService::tfa_lock_states() {
+  std::map<std::string, TfaLockState> out;
+  for (const auto& [userid, state] : tfa_lock_states_of(impl_->store)) {
+    out[userid] = TfaLockState{.locked_until = state.first, .totp_locked = state.second};
+  }
+  return out;
 }
 
 void AuthService::remove_tfa_user(const std::string& userid) { tfa_forget_user(impl_->store, userid); }

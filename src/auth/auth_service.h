@@ -13,6 +13,7 @@
 // Thread-safe. login() may block (PAM): call it from the worker pool.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -116,7 +117,8 @@ class AuthService {
     std::int64_t locked_until = 0;  // unix time until which all TFA of the user is locked
     bool totp_locked = false;       // too many wrong TOTP codes: TOTP locked until unlocked
   };
-  TfaLockState tfa_lock_state(const std::string& userid);
+  // Every user with a lock or TFA entry (one read of priv/tfa.cfg, for listings).
+  std::map<std::string, TfaLockState> tfa_lock_states();
   // Forgets the user's second factors (the user was deleted).
   void remove_tfa_user(const std::string& userid);
 

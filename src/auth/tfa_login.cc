@@ -329,13 +329,15 @@ void tfa_login_verify(cluster::ConfigStore& store, const std::string& userid, co
   succeeded(userid);
 }
 
-std::pair<std::int64_t, bool> tfa_user_lock_state(cluster::ConfigStore& store, const std::string& userid) {
+std::map<std::string, std::pair<std::int64_t, bool>> tfa_lock_states_of(cluster::ConfigStore& store) {
+  std::map<std::string, std::pair<std::int64_t, bool>> out;
   auto e = store.read(kTfaCfg);
-  if (!e) return {0, false};
+  if (!e) return out;
   TfaDoc doc = parse_tfa_cfg(e->data);
-  const Json* u = tfa_user(doc, userid);
-  if (!u) return {0, false};
-  return {u->value("tfa-locked-until", std::int64_t{0}), u->value("totp-locked", false)};
+  for (const auto& [userid, u] : doc["users"].items()) {
+    out[userid] = {u.value("tfa-locked-until", std::int64_t{0}), u.value("totp-locked", false)};
+  }
+  return out;
 }
 
 void tfa_forget_user(cluster::ConfigStore& store, const std::string& userid) {

@@ -11,6 +11,7 @@
 // tfa.cfg's own "webauthn" object).
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,8 +40,8 @@ void tfa_login_verify(cluster::ConfigStore& store, const std::string& userid, co
                       const std::string& challenge, const std::string& response, std::int64_t now);
 
 // ---- state shown with users ----
-// {tfa-locked-until (0 = not locked), totp-locked} of the user.
-std::pair<std::int64_t, bool> tfa_user_lock_state(cluster::ConfigStore& store, const std::string& userid);
+// userid -> {tfa-locked-until (0 = not locked), totp-locked}, for the users tfa.cfg knows.
+std::map<std::string, std::pair<std::int64_t, bool>> tfa_lock_states_of(cluster::ConfigStore& store);
 // Removes the user's entries (the user was deleted).
 void tfa_forget_user(cluster::ConfigStore& store, const std::string& userid);
 

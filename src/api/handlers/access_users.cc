@@ -23,7 +23,10 @@ Json token_info(const auth::TokenEntry& t) {
   return e;
 }
 
-Json user_json(auth::AuthService& auth, const std::string& userid, const auth::UserEntry& u, bool with_tokens) {
+using LockStates = std::map<std::string, auth::AuthService::TfaLockState>;
+
+Json user_json(auth::AuthService& auth, const std::string& userid, const auth::UserEntry& u, bool with_tokens,
+               const LockStates& locks = {}) {
   Json e = {{"userid", userid}, {"enable", u.enable ? 1 : 0}, {"expire", u.expire}};
   if (!u.firstname.empty()) e["firstname"] = u.firstname;
   if (!u.lastname.empty()) e["lastname"] = u.lastname;
@@ -34,9 +37,10 @@ Json user_json(auth::AuthService& auth, const std::string& userid, const auth::U
   for (const auto& g : u.groups) groups += (groups.empty() ? "" : ",") + g;
   if (!groups.empty()) e["groups"] = groups;
   if (auto type = realm_type(auth, userid); !type.empty()) e["realm-type"] = type;
-  auto lock = auth.tfa_lock_state(userid);
-  if (lock.locked_until > std::time(nullptr)) e["tfa-locked-until"] = lock.locked_until;
-  if (lock.totp_locked) e["totp-locked"] = 1;
+  if (auto lock = locks.find(userid); lock != locks.end()) {
+    if (lock->second.locked_until > std::time(nullptr)) e["tfa-locked-until"] = lock->second.locked_until;
+    if (lock->second.totp_locked) e["totp-locked"] = 1;
+  }
   if (with_tokens) {
     // The list shape of the tokens (GET /access/users/{userid} returns an object keyed by id).
     Json tokens = Json::array();
@@ -55,6 +59,7 @@ Json list_users(RequestContext& ctx) {
   auto cfg = auth.user_config();
   bool audit_all = ctx.allowed("/access/groups", {"User.Modify", "Sys.Audit"}, true);
   auto enabled = ctx.opt_integer("enabled");
+  const LockStates locks = auth.tfa_lock_states();
   Json out = Json::array();
   for (const auto& [userid, u] : cfg->users) {
     if (enabled && (*enabled != 0) != u.enable) continue;
@@ -62,7 +67,7 @@ Json list_users(RequestContext& ctx) {
     for (const auto& g : u.groups) {
       visible = visible || ctx.allowed("/access/groups/" + g, {"User.Modify", "Sys.Audit"}, true);
     }
-    if (visible) out.push_back(user_json(auth, userid, u, ctx.flag("full")));
+    if (visible) out.push_back(user_json(auth, userid, u, ctx.flag("full"), locks));
   }
   return out;
 }
@@ -129,8 +134,6 @@ Json read_user(RequestContext& ctx) {
   Json e = user_json(auth, userid, user, false);
   e.erase("userid");
   e.erase("realm-type");
-  e.erase("tfa-locked-until");
-  e.erase("totp-locked");
   Json groups = Json::array();
   for (const auto& g : user.groups) groups.push_back(g);
   e["groups"] = groups;

@@ -300,11 +300,13 @@ LoginResult AuthService::login(const LoginRequest& req) {
       impl_->tfa_verify(userid, data->substr(5), req.password, now);
     } else {
       bool ok = false;
-      // Ticket renewal: a valid full ticket of the same user (or of root@pam) stands in for the password.
-      if (auto ticket_user = impl_->ticket_user(req.password)) ok = *ticket_user == userid || *ticket_user == "root@pam";
+      // Ticket renewal: a valid full ticket of the same user (or of root@pam) stands in for the
+      // password and for the second factor (that ticket was only issued after both), as in PVE.
+      bool renewal = false;
+      if (auto ticket_user = impl_->ticket_user(req.password)) renewal = ok = *ticket_user == userid || *ticket_user == "root@pam";
       if (!ok) ok = impl_->check_realm_password(userid, *id, req.password);
       if (!ok) fail("invalid credentials");
-      if (auto challenge = impl_->tfa_begin(userid, *id, req.otp, now)) {
+      if (auto challenge = renewal ? std::nullopt : impl_->tfa_begin(userid, *id, req.otp, now)) {
         return LoginResult{userid, assemble_ticket(*impl_->signing_key(), "!tfa!" + *challenge, now, userid),
                            assemble_csrf_token(impl_->csrf_key(), userid, now), true};
       }
@@ -312,6 +314,8 @@ LoginResult AuthService::login(const LoginRequest& req) {
   } catch (const Error& e) {
     if (e.status() == 401) throw;  // already counted and logged by fail()
     fail(e.what());
+  } catch (const std::exception& e) {
+    fail(std::string("malformed input: ") + e.what());  // e.g. a TFA response of the wrong JSON shape
   }
   impl_->limiter.succeeded(userid);
   return LoginResult{userid, assemble_ticket(*impl_->signing_key(), userid, now),

@@ -432,7 +432,12 @@ Json tfa_add(cluster::ConfigStore& store, const std::string& userid, const TfaAd
     } catch (const std::exception&) {
       throw Error::param("value", "not a JSON credential");
     }
-    WebauthnCredential cred = webauthn_verify_registration(*s, c, response);
+    WebauthnCredential cred;
+    try {
+      cred = webauthn_verify_registration(*s, c, response);
+    } catch (const nlohmann::json::exception&) {
+      throw Error::param("value", "not a WebAuthn credential (wrong JSON shape)");
+    }
     for (const auto& e : existing) {
       if (e.id == cred.id) throw Error("this credential is already registered", 500);
     }

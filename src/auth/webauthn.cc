@@ -236,6 +236,7 @@ Json webauthn_registration_options(const WebauthnSettings& s, const std::string&
 
 WebauthnCredential webauthn_verify_registration(const WebauthnSettings& s, const std::string& challenge,
                                                 const Json& credential) {
+  if (!credential.is_object()) fail("the credential is not a JSON object");
   const Json response = credential.value("response", Json::object());
   const std::string client_data = check_client_data(s, challenge, response, "webauthn.create");
   CborPtr att = cbor_parse(base64url_decode(response.value("attestationObject", "")));
@@ -292,6 +293,7 @@ Json webauthn_authentication_options(const WebauthnSettings& s, const std::strin
 
 std::size_t webauthn_verify_assertion(const WebauthnSettings& s, const std::string& challenge, const Json& assertion,
                                       std::vector<WebauthnCredential>& allowed) {
+  if (!assertion.is_object()) fail("the assertion is not a JSON object");
   const std::string raw_id = base64url_decode(assertion.value("rawId", assertion.value("id", "")));
   std::size_t index = allowed.size();
   for (std::size_t i = 0; i < allowed.size(); ++i) {

@@ -180,11 +180,29 @@ class TfaSuite(harness.DaemonCase):
         r = self.ticket(username=uid, password=pw, otp=totp(SECRET_B32, step=1))
         self.assertEqual(r.status_code, 200, r.text)
         self.assertNotIn("NeedTFA", r.json()["data"])
+        # Ticket renewal (what proxmoxer does every hour) needs no second factor: the ticket
+        # itself was issued after both.
+        r = self.ticket(username=uid, password=full["ticket"])
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertNotIn("NeedTFA", r.json()["data"])
+        # ... but a half ticket is no password.
+        half = self.first_step(uid, pw)
+        self.assertEqual(self.ticket(username=uid, password=half).status_code, 401)
         # The half ticket of one user is not accepted for another.
         half = self.first_step(uid, pw)
         self.assertEqual(self.second_step(harness.TESTER, half, "totp:" + totp(SECRET_B32)).status_code, 401)
 
         self.assertEqual(self.adm.data("GET", "/access/users/%s/tfa" % uid), {"types": ["totp"], "user": "oath"})
+
+    def test_proxmoxer_with_otp(self):
+        # proxmoxer (Debian's 1.2), unmodified, sends the TOTP code as `otp` with the password.
+        from proxmoxer import ProxmoxAPI
+        uid, pw = "px@pve", "Passw0rd-px"
+        self.new_user(uid, pw)
+        self.add_totp(self.d.login(uid, pw), uid, pw)
+        api = ProxmoxAPI("127.0.0.1", port=self.d.port, user=uid, password=pw, otp=totp(SECRET_B32, step=1),
+                         verify_ssl=False)
+        self.assertEqual(api.access.permissions.get(path="/"), {"/": {}})
 
     def test_recovery_keys_work_once(self):
         uid, pw = "rec@pve", "Passw0rd-rec"
@@ -257,6 +275,39 @@ class TfaSuite(harness.DaemonCase):
         half = self.first_step(uid, pw)
         r = self.second_step(uid, half, "webauthn:" + json.dumps(auth.get(challenge_of(half)["webauthn"])))
         self.assertEqual(r.status_code, 200, r.text)
+
+    def test_hostile_input(self):
+        uid, pw = "hostile@pve", "Passw0rd-hostile"
+        self.new_user(uid, pw)
+        self.adm.data("PUT", "/cluster/options", data={"webauthn": "rp=pvx test,origin=%s,id=%s" % (ORIGIN, RP_ID)})
+        self.addCleanup(lambda: self.adm.put("/cluster/options", data={"delete": "webauthn"}))
+        s = self.d.login(uid, pw)
+        for uri in ("otpauth://totp/x?secret=", "otpauth://totp/x?secret=%%%", "http://x", "otpauth://totp/x?secret=AB&digits=99",
+                    "otpauth://totp/" + "A" * 10000 + "?secret=JBSWY3DP"):
+            r = s.post("/access/tfa/" + uid, data={"type": "totp", "totp": uri, "value": "123456", "password": pw})
+            self.assertEqual(r.status_code, 400, uri)
+        first = s.data("POST", "/access/tfa/" + uid, data={"type": "webauthn", "password": pw})
+        options = json.loads(first["challenge"])
+        good = SoftAuthenticator().create(options)
+        att = unb64url(good["response"]["attestationObject"])
+        bad_values = ["not json", json.dumps([1, 2]), json.dumps({"response": {"clientDataJSON": "!!!"}}),
+                      json.dumps(dict(good, response=dict(good["response"], attestationObject=b64url(att[:40])))),
+                      json.dumps(dict(good, response=dict(good["response"], attestationObject=b64url(b"\xff" * 64)))),
+                      json.dumps(dict(good, response=dict(good["response"], attestationObject=b64url(cbor({"fmt": "tpm", "attStmt": {}, "authData": att[-60:]})))))]
+        for value in bad_values:
+            r = s.post("/access/tfa/" + uid, data={"type": "webauthn", "password": pw, "challenge": first["challenge"],
+                                                   "value": value})
+            self.assertIn(r.status_code, (400, 500), value[:80])
+            self.assertIsNone(r.json()["data"])
+        self.add_totp(s, uid, pw)
+        half = self.first_step(uid, pw)
+        # (Eight failures in all: under the user's limit of ten, so each reaches the check it aims at.)
+        for response in ("webauthn:{", "webauthn:" + json.dumps({"challenge": 5}), "nonsense", "u2f:{}",
+                         "totp:" + "9" * 5000):
+            self.assertEqual(self.second_step(uid, half, response).status_code, 401, response[:40])
+        for challenge in ("garbage", half + "x", half.replace("!tfa!", "!tfb!")):
+            self.assertEqual(self.second_step(uid, challenge, "totp:" + totp(SECRET_B32)).status_code, 401)
+        self.assertEqual(self.d.request("GET", "/version").status_code, 401)  # still answering
 
     def test_lockout_and_unlock(self):
         uid, pw = "lock@pve", "Passw0rd-lock"

@@ -242,6 +242,9 @@ class LdapSuite(harness.DaemonCase):
         self.assertNotIn("ben@corp", [a["ugid"] for a in self.adm.data("GET", "/access/acl")])
         self.assertEqual(self.adm.data("GET", "/access/groups/ops-corp")["members"], ["ana@corp"])
 
+        # pveum follows the sync task and prints its log.
+        out = self.d.cli("pveum", "realm", "sync", "corp", "--scope", "users", "--dry-run", "1").stdout
+        self.assertIn("dry run: nothing was written", out)
         # Only who may allocate users in the realm may sync it.
         s = self.d.login(NOPRIV, NOPRIV_PW)
         self.assertEqual(s.post("/access/domains/corp/sync", data={"scope": "users"}).status_code, 403)

@@ -32,12 +32,16 @@ void LoginLimiter::record(const std::string& key, std::int64_t now) {
   failures_[key].push_back(now);
 }
 
+bool LoginLimiter::is_loopback(std::string_view address) {
+  return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.") || address == "unix";
+}
+
 std::string LoginLimiter::refused(std::string_view userid, std::string_view address, std::int64_t now) {
   std::lock_guard lock(mutex_);
   if (!userid.empty() && count(user_key(userid), now) >= limits_.per_user) {
     return "too many failed logins for user '" + std::string(userid) + "', try again later";
   }
-  if (!address.empty() && count(address_key(address), now) >= limits_.per_address) {
+  if (!address.empty() && !is_loopback(address) && count(address_key(address), now) >= limits_.per_address) {
     return "too many failed logins from " + std::string(address) + ", try again later";
   }
   return {};
@@ -46,7 +50,7 @@ std::string LoginLimiter::refused(std::string_view userid, std::string_view addr
 void LoginLimiter::failed(std::string_view userid, std::string_view address, std::int64_t now) {
   std::lock_guard lock(mutex_);
   if (!userid.empty()) record(user_key(userid), now);
-  if (!address.empty()) record(address_key(address), now);
+  if (!address.empty() && !is_loopback(address)) record(address_key(address), now);
 }
 
 void LoginLimiter::succeeded(std::string_view userid) {

@@ -26,6 +26,10 @@ class LoginLimiter {
   LoginLimiter() : LoginLimiter(Limits{}) {}
   explicit LoginLimiter(Limits limits) : limits_(limits) {}
 
+  // Loopback addresses are not limited per address: a reverse proxy on the host would make one
+  // address of every client (per-user limits still apply).
+  static bool is_loopback(std::string_view address);
+
   // Empty when an attempt may proceed, else why not ("too many failed logins for user ...").
   std::string refused(std::string_view userid, std::string_view address, std::int64_t now);
   void failed(std::string_view userid, std::string_view address, std::int64_t now);

@@ -17,11 +17,12 @@ RoleFlags walk(const UserConfig& cfg, std::string_view authid, const std::string
   RoleFlags roles;
   // Group entries apply to users only (a token's own entries are its users and tokens lines).
   const UserEntry* user = authid.find('!') == std::string_view::npos ? cfg.user(authid) : nullptr;
-  // Prefixes of the normalised path: "/", "/vms", "/vms/100".
-  std::vector<std::string> levels{"/"};
-  for (size_t i = 1; i <= path.size(); ++i) {
-    if (i == path.size() || path[i] == '/') {
-      if (i > 1) levels.push_back(path.substr(0, i));
+  // Prefixes of the normalised path: "/", "/vms", "/vms/100" (views: no allocation per check).
+  const std::string_view full(path);
+  std::vector<std::string_view> levels{"/"};
+  for (size_t i = 1; i <= full.size(); ++i) {
+    if (i == full.size() || full[i] == '/') {
+      if (i > 1) levels.push_back(full.substr(0, i));
     }
   }
   for (size_t i = 0; i < levels.size(); ++i) {
